@@ -1,37 +1,283 @@
-// Package mime renders a transport.Message as RFC 5322 / RFC 2045-2049 bytes.
+// Package mime renders a transport.Message as an RFC 5322 message with RFC 2045-2049 MIME
+// parts: the bytes the SMTP engine sends, filemail stores and SES takes as raw mail.
 //
-// Output is deterministic (boundaries come from the Message-ID and the part's position,
-// never from a random source or the clock), streams attachments in constant memory and
-// validates the whole message before it writes a byte.
+// The structure follows the message: a text or HTML body alone; text and HTML (and any
+// Alternatives, such as a text/calendar invitation) in multipart/alternative; inline images
+// in multipart/related around the HTML; attachments in multipart/mixed around the rest.
+//
+// Write checks the whole message before it writes a byte: header names, CR or LF in any
+// header value, addresses, Date and Message-ID. Output is deterministic: boundaries come
+// from the Message-ID and the part's position, never from randomness or the clock, so two
+// renders of one message are byte-identical (DKIM's two passes and golden tests rely on
+// it). Every line ends in CRLF and none is longer than 998 characters. Attachments stream
+// from their Open func through a bulk base64 encoder, so memory stays constant whatever
+// their size. Dot-stuffing is left to the SMTP layer.
 package mime
 
 import (
-	"errors"
 	"io"
+	"net/mail"
+	"strconv"
+	"sync"
 
 	"github.com/postiemail/postie/transport"
 )
 
-// Options tunes Write, Size and Needs8BitMIME. The zero value (or nil) is the default.
+// Options tunes Write, Size and Needs8BitMIME. A nil *Options means the zero value.
 type Options struct {
-	// Allow8Bit lets text parts go out as 8bit instead of quoted-printable. Set it only
+	// Allow8Bit lets non-ASCII text go out as 8bit instead of quoted-printable. Set it only
 	// when the caller allows it and the server offers 8BITMIME.
 	Allow8Bit bool
 }
 
-// Write renders m to w. It returns an error without writing anything when m cannot be
-// rendered (a CR or LF in a header value, a bad header name, a zero Date, ...).
+// state is what one render needs; it is pooled, so a steady stream of messages allocates
+// almost nothing.
+type state struct {
+	plan
+	buf []byte // output buffer
+	in  []byte // read buffer for attachments that are opened
+}
+
+var pool = sync.Pool{New: func() any { return new(state) }}
+
+func getState() *state { return pool.Get().(*state) }
+
+func putState(s *state) {
+	s.reset()
+	pool.Put(s)
+}
+
+// inSize is the read buffer for opened attachments: a whole number of base64 lines.
+const inSize = 57 * 1024
+
+// Write renders m to w. When m cannot be rendered (a CR or LF in a header value, an
+// invalid header name or address, a zero Date, an empty MessageID, ...) it returns an
+// InvalidArgument *transport.Error and writes nothing. Errors from w and from opening or
+// reading an attachment are returned as they are, wrapped.
+//
+// Text and HTML are written with CRLF line breaks; a single-part body that does not end
+// in a line break gets one, as every line of a message must end in CRLF.
 func Write(w io.Writer, m *transport.Message, opts *Options) error {
-	return errors.New("mime: not implemented yet")
+	s := getState()
+	defer putState(s)
+	if err := s.build(m, opts); err != nil {
+		return err
+	}
+	if cap(s.buf) < bufSize {
+		s.buf = make([]byte, 0, bufSize)
+	}
+	o := &out{w: w, buf: s.buf[:0]}
+	err := s.render(o)
+	if err == nil {
+		o.flush()
+		err = o.err
+	}
+	return err
 }
 
-// Size returns the exact number of bytes Write would produce for m.
+// Size returns the exact number of bytes Write would write for m with the same options,
+// for SMTP's SIZE extension and BDAT. It encodes no body: base64 lengths are computed,
+// text is only scanned. An attachment whose length is unknown (an Open func with Size 0)
+// is read once to count it.
 func Size(m *transport.Message, opts *Options) (int64, error) {
-	return 0, errors.New("mime: not implemented yet")
+	s := getState()
+	defer putState(s)
+	if err := s.build(m, opts); err != nil {
+		return 0, err
+	}
+	o := &out{counting: true}
+	if err := s.render(o); err != nil {
+		return 0, err
+	}
+	return o.n, nil
 }
 
-// NeedsSMTPUTF8 reports whether an address of m (envelope or header) is not ASCII.
-func NeedsSMTPUTF8(m *transport.Message) bool { return false }
+// NeedsSMTPUTF8 reports whether an address of m, in the envelope or in a header, is not
+// ASCII, so the message can only be relayed with SMTPUTF8 (RFC 6531). Display names never
+// need it: they are written as RFC 2047 encoded words.
+func NeedsSMTPUTF8(m *transport.Message) bool {
+	if !isASCII(m.Envelope.From) || !isASCII(m.From.Address) {
+		return true
+	}
+	for _, a := range m.Envelope.To {
+		if !isASCII(a) {
+			return true
+		}
+	}
+	for _, l := range [...][]mail.Address{m.To, m.Cc, m.Bcc, m.ReplyTo} {
+		for _, a := range l {
+			if !isASCII(a.Address) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
-// Needs8BitMIME reports whether Write would emit an 8bit part.
-func Needs8BitMIME(m *transport.Message, opts *Options) bool { return false }
+// Needs8BitMIME reports whether Write with opts would send a part as 8bit, so the
+// transaction must declare BODY=8BITMIME. It is always false unless opts.Allow8Bit is set,
+// and false for a message Write would refuse.
+func Needs8BitMIME(m *transport.Message, opts *Options) bool {
+	if opts == nil || !opts.Allow8Bit {
+		return false
+	}
+	s := getState()
+	defer putState(s)
+	if s.build(m, opts) != nil {
+		return false
+	}
+	for i := range s.nodes {
+		if s.nodes[i].enc == cte8bit {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// render writes the planned message to o.
+func (s *state) render(o *out) error {
+	h := s.h.b
+	o.bytes(h[s.main.start:s.main.end])
+	root := &s.nodes[0]
+	o.bytes(h[root.hdr.start:root.hdr.end])
+	o.str("\r\n")
+	start := o.total()
+	endsNL, err := s.body(o, 0)
+	if err != nil {
+		return err
+	}
+	switch {
+	case root.multipart:
+		o.str("\r\n")
+	case o.total() == start || endsNL:
+	case root.enc == cteQP:
+		o.str("=\r\n") // a soft break keeps the decoded text exact
+	default:
+		o.str("\r\n")
+	}
+	return o.err
+}
+
+// body writes node i's content (for a multipart: its parts and closing delimiter), with
+// no line break after the last line. It reports whether the content ends in a line break.
+func (s *state) body(o *out, i int) (bool, error) {
+	n := &s.nodes[i]
+	h := s.h.b
+	if n.multipart {
+		b := h[n.bnd.start:n.bnd.end]
+		for c := n.first; c >= 0; c = s.nodes[c].next {
+			if c != n.first {
+				o.str("\r\n")
+			}
+			o.str("--")
+			o.bytes(b)
+			o.str("\r\n")
+			ch := &s.nodes[c]
+			o.bytes(h[ch.hdr.start:ch.hdr.end])
+			o.str("\r\n")
+			if _, err := s.body(o, c); err != nil {
+				return false, err
+			}
+			if o.err != nil {
+				return false, o.err
+			}
+		}
+		o.str("\r\n--")
+		o.bytes(b)
+		o.str("--")
+		return false, nil
+	}
+	switch n.kind {
+	case srcText:
+		if n.enc == cteQP {
+			return o.qp(n.text), nil
+		}
+		if o.counting {
+			o.n += n.normLen
+		} else {
+			o.text(n.text)
+		}
+		return n.endsNL, nil
+	case srcBytes:
+		if n.enc == cte7bit {
+			o.bytes(n.data)
+			return n.endsNL, nil
+		}
+		o.base64(n.data, true)
+		return false, nil
+	}
+	a := n.att
+	if n.enc == cte7bit {
+		o.bytes(a.Data)
+		return n.endsNL, nil
+	}
+	if a.Open == nil || a.Data != nil {
+		o.base64(a.Data, true)
+		return false, nil
+	}
+	if o.counting && a.Size > 0 {
+		o.n += b64Len(a.Size)
+		return false, nil
+	}
+	return false, s.stream(o, a)
+}
+
+// stream base64-encodes an opened attachment in chunks of whole lines.
+func (s *state) stream(o *out, a *transport.Attachment) (err error) {
+	rc, err := a.Open()
+	if err != nil {
+		return &attError{name: a.Filename, op: "open", err: err}
+	}
+	defer func() {
+		if cerr := rc.Close(); cerr != nil && err == nil {
+			err = &attError{name: a.Filename, op: "close", err: cerr}
+		}
+	}()
+	if cap(s.in) < inSize {
+		s.in = make([]byte, inSize)
+	}
+	in := s.in[:inSize]
+	first := true
+	var total int64
+	for o.err == nil {
+		k, rerr := io.ReadFull(rc, in)
+		total += int64(k)
+		first = o.base64(in[:k], first)
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return &attError{name: a.Filename, op: "read", err: rerr}
+		}
+	}
+	if o.err != nil {
+		return o.err
+	}
+	if a.Size > 0 && total != a.Size {
+		return invalid("attachment %q: Open gave %d bytes but Size says %d: set Size to the content's length, or 0 if unknown", a.Filename, total, a.Size)
+	}
+	return nil
+}
+
+// attError is a failure to open, read or close an attachment's content.
+type attError struct {
+	name, op string
+	err      error
+}
+
+func (e *attError) Error() string {
+	return "mime: attachment " + quote(e.name) + ": " + e.op + ": " + e.err.Error()
+}
+
+func (e *attError) Unwrap() error { return e.err }
+
+func quote(s string) string { return strconv.Quote(s) }
