@@ -1,0 +1,300 @@
+// Package fakeapi runs in-process fakes of provider HTTP APIs for the adapters' tests: an
+// httptest server that checks each request the way the provider does (through the
+// provider's API), records what it accepted as transporttest.Delivery values, and
+// misbehaves on demand (the provider's real error answers, a stall, a connection dropped
+// after the whole request arrived).
+package fakeapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/postiemail/postie/transport"
+	"github.com/postiemail/postie/transport/internal/httpmail"
+	"github.com/postiemail/postie/transport/transporttest"
+)
+
+// Reply is one HTTP answer.
+type Reply struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON returns a Reply with a JSON body.
+func JSON(status int, v any) *Reply {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // a fake's own literal: a bug in the test
+	}
+	return &Reply{Status: status, Header: http.Header{"Content-Type": {"application/json"}}, Body: b}
+}
+
+// With returns r with header k set to v.
+func (r *Reply) With(k, v string) *Reply {
+	c := *r
+	c.Header = c.Header.Clone()
+	if c.Header == nil {
+		c.Header = http.Header{}
+	}
+	c.Header.Set(k, v)
+	return &c
+}
+
+// API is one provider as its fake knows it.
+type API interface {
+	// Accept checks a request as the real API does (method, path, credentials, content
+	// type, body shape, limits) and decodes what it would send. A non-nil Reply refuses
+	// the request with that answer instead.
+	Accept(r *http.Request, body []byte) (transporttest.Delivery, *Reply)
+	// Accepted is the answer to the n-th accepted request, counting from 1.
+	Accepted(d transporttest.Delivery, n int) *Reply
+	// Refusal is the provider's real answer for f, or nil when the provider has none
+	// (HTTP APIs cannot refuse one recipient temporarily, say).
+	Refusal(f transporttest.Fault) *Reply
+}
+
+// Captured is one request as the fake received it.
+type Captured struct {
+	Method string
+	Path   string
+	Header http.Header
+	Body   []byte
+}
+
+// Server is a running fake.
+type Server struct {
+	*httptest.Server
+	api  API
+	stop chan struct{}
+
+	mu         sync.Mutex
+	requests   []Captured
+	deliveries []transporttest.Delivery
+	accepted   int
+	queued     []*Reply // answers for the next requests, before anything else
+	authFailed bool
+	stall      bool
+	drop       bool
+	once       *Reply // one-shot fault answer
+	rejects    map[string]*Reply
+}
+
+// New starts a fake of api on 127.0.0.1.
+func New(api API) *Server {
+	s := &Server{api: api, stop: make(chan struct{}), rejects: map[string]*Reply{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// Close stops the fake, releasing stalled requests first.
+func (s *Server) Close() {
+	s.mu.Lock()
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.mu.Unlock()
+	s.Server.Close()
+}
+
+// Enqueue makes the next requests get these answers, in order, whatever they hold.
+func (s *Server) Enqueue(replies ...*Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queued = append(s.queued, replies...)
+}
+
+// DropNext makes the next request lose its connection after the whole request arrived.
+func (s *Server) DropNext() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drop = true
+}
+
+// Requests returns every request received so far.
+func (s *Server) Requests() []Captured {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Captured(nil), s.requests...)
+}
+
+// Deliveries returns what the fake accepted so far, in arrival order.
+func (s *Server) Deliveries() []transporttest.Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]transporttest.Delivery(nil), s.deliveries...)
+}
+
+// Inject sets up f, reporting false when the provider has no way to express it.
+func (s *Server) Inject(f transporttest.Fault) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch f.Kind {
+	case transporttest.Stall:
+		s.stall = true
+		return true
+	case transporttest.DropAfterData:
+		s.drop = true
+		return true
+	}
+	r := s.api.Refusal(f)
+	if r == nil {
+		return false
+	}
+	switch f.Kind {
+	case transporttest.AuthFailed:
+		s.authFailed = true
+	case transporttest.TempRejectRecipient, transporttest.PermRejectRecipient:
+		s.rejects[httpmail.AddrKey(f.Recipient)] = r
+	default:
+		s.once = r
+	}
+	return true
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return // the client went away mid-request
+	}
+	s.mu.Lock()
+	s.requests = append(s.requests, Captured{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+	stall := s.stall
+	var queued *Reply
+	if len(s.queued) > 0 {
+		queued, s.queued = s.queued[0], s.queued[1:]
+	}
+	s.mu.Unlock()
+
+	if stall {
+		select {
+		case <-r.Context().Done():
+		case <-s.stop:
+		}
+		return
+	}
+	if queued != nil {
+		write(w, queued)
+		return
+	}
+	s.mu.Lock()
+	authFailed := s.authFailed
+	s.mu.Unlock()
+	if authFailed {
+		write(w, s.api.Refusal(transporttest.Fault{Kind: transporttest.AuthFailed}))
+		return
+	}
+	d, refused := s.api.Accept(r, body)
+	if refused != nil {
+		write(w, refused)
+		return
+	}
+
+	s.mu.Lock()
+	once, drop := s.once, s.drop
+	s.once = nil
+	var reject *Reply
+	for _, rc := range d.Envelope.To {
+		if rj := s.rejects[httpmail.AddrKey(rc)]; rj != nil && reject == nil {
+			reject = rj
+		}
+	}
+	if once == nil && reject == nil {
+		s.drop = false
+		s.deliveries = append(s.deliveries, d)
+		s.accepted++
+	}
+	n := s.accepted
+	s.mu.Unlock()
+
+	switch {
+	case once != nil:
+		write(w, once)
+	case reject != nil:
+		write(w, reject)
+	case drop:
+		hangUp(w)
+	default:
+		write(w, s.api.Accepted(d, n))
+	}
+}
+
+// hangUp closes the connection without an answer: the request arrived whole, its outcome
+// is unknown to the client.
+func hangUp(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("fakeapi: the server cannot hijack connections")
+	}
+	conn, _, err := hj.Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+func write(w http.ResponseWriter, r *Reply) {
+	for k, vs := range r.Header {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(r.Status)
+	_, _ = w.Write(r.Body)
+}
+
+// Harness adapts a Server to transporttest.Harness.
+type Harness struct {
+	Server *Server
+	// Open makes a transport that talks to the fake at baseURL.
+	Open func(baseURL string) (transport.Transport, error)
+}
+
+// MakeTransport implements transporttest.Harness.
+func (h *Harness) MakeTransport(context.Context) (transport.Transport, error) {
+	return h.Open(h.Server.URL)
+}
+
+// Deliveries implements transporttest.Harness.
+func (h *Harness) Deliveries(context.Context) ([]transporttest.Delivery, error) {
+	return h.Server.Deliveries(), nil
+}
+
+// InjectFault implements transporttest.Harness.
+func (h *Harness) InjectFault(f transporttest.Fault) bool { return h.Server.Inject(f) }
+
+// Close implements transporttest.Harness.
+func (h *Harness) Close() { h.Server.Close() }
+
+// Maker returns a HarnessMaker that starts a fresh fake of newAPI() for every subtest.
+func Maker(newAPI func() API, open func(baseURL string) (transport.Transport, error)) transporttest.HarnessMaker {
+	return func(ctx context.Context, t *testing.T) (transporttest.Harness, error) {
+		return &Harness{Server: New(newAPI()), Open: open}, nil
+	}
+}
+
+// Bearer reports whether r carries "Authorization: Bearer key".
+func Bearer(r *http.Request, key string) bool {
+	v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && v == key
+}
+
+// MediaType returns r's Content-Type without parameters.
+func MediaType(r *http.Request) string {
+	t, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	return strings.TrimSpace(strings.ToLower(t))
+}
+
+// StrictJSON decodes body into v, failing on unknown fields, as a typo guard: a field the
+// adapter misspells would be ignored by a lenient decoder and silently dropped.
+func StrictJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
