@@ -67,6 +67,9 @@ type Attachment = transport.Attachment
 // NewAttachment returns an attachment holding data, its content type guessed from the
 // file name's extension.
 func NewAttachment(filename string, data []byte) Attachment {
+	if data == nil {
+		data = []byte{} // an empty file, not a missing one
+	}
 	return Attachment{Filename: filename, ContentType: contentTypeOf(filename), Data: data}
 }
 
@@ -178,7 +181,7 @@ func (m *Message) Validate() error {
 		}
 	}
 	for i, a := range m.Alternatives {
-		if _, _, err := mime.ParseMediaType(a.ContentType); err != nil || hasCRLF(a.ContentType) {
+		if !validMediaType(a.ContentType) {
 			return invalid(fmt.Sprintf("Alternatives[%d].ContentType", i), fmt.Sprintf("%q is not a media type", a.ContentType), `use e.g. "text/calendar; method=REQUEST; charset=UTF-8"`)
 		}
 	}
@@ -189,7 +192,7 @@ func (m *Message) Validate() error {
 			return invalid(field, "has neither Data nor Open", "build it with NewAttachment, AttachmentFromFile or AttachmentFromFS")
 		case hasCRLF(a.Filename):
 			return invalid(field+".Filename", "contains CR or LF", "remove line breaks from the file name")
-		case a.ContentType != "" && func() bool { _, _, err := mime.ParseMediaType(a.ContentType); return err != nil }():
+		case a.ContentType != "" && !hasCRLF(a.ContentType) && !validMediaType(a.ContentType):
 			return invalid(field+".ContentType", fmt.Sprintf("%q is not a media type", a.ContentType), `use e.g. "application/pdf" or leave it empty`)
 		case hasCRLF(a.ContentType):
 			return invalid(field+".ContentType", "contains CR or LF", "remove line breaks")
@@ -231,6 +234,13 @@ func checkAddress(field string, a mail.Address) error {
 }
 
 func hasCRLF(s string) bool { return strings.ContainsAny(s, "\r\n") }
+
+// validMediaType reports whether ct is a type/subtype with well-formed parameters
+// (mime.ParseMediaType alone accepts a bare "calendar").
+func validMediaType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && !hasCRLF(ct) && strings.Count(mt, "/") == 1 && !strings.HasPrefix(mt, "/") && !strings.HasSuffix(mt, "/")
+}
 
 func validFieldName(s string) bool {
 	if s == "" {

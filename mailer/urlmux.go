@@ -117,13 +117,13 @@ func (m *URLMux) OpenTransport(ctx context.Context, urlstr string) (transport.Tr
 		return nil, transport.Errorf(transport.InvalidArgument, false, "mailer: open: malformed URL: %s", redactParseError(err))
 	}
 	if u.Scheme == "" {
-		return nil, transport.Errorf(transport.InvalidArgument, false, "mailer: open %q: no scheme; use a URL such as smtp://host:587 (known schemes: %s)", u.Redacted(), strings.Join(m.Schemes(), ", "))
+		return nil, transport.Errorf(transport.InvalidArgument, false, "mailer: open %q: no scheme; use a URL such as smtp://host:587 (known schemes: %s)", redactURL(u), strings.Join(m.Schemes(), ", "))
 	}
 	m.mu.RLock()
 	o := m.schemes[strings.ToLower(u.Scheme)]
 	m.mu.RUnlock()
 	if o == nil {
-		return nil, transport.Errorf(transport.InvalidArgument, false, "mailer: open %q: unknown scheme %q; known schemes: %s (is the driver package imported?)", u.Redacted(), u.Scheme, strings.Join(m.Schemes(), ", "))
+		return nil, transport.Errorf(transport.InvalidArgument, false, "mailer: open %q: unknown scheme %q; known schemes: %s (is the driver package imported?)", redactURL(u), u.Scheme, strings.Join(m.Schemes(), ", "))
 	}
 	return o.OpenTransportURL(ctx, u)
 }
@@ -198,4 +198,17 @@ func redactParseError(err error) string {
 		return ue.Op + ": " + ue.Err.Error()
 	}
 	return err.Error()
+}
+
+// redactURL is u.Redacted that also hides what looks like credentials in an opaque URL:
+// "user:secret@host" (a forgotten "smtp://") parses as scheme "user", opaque "secret@host".
+func redactURL(u *url.URL) string {
+	if u.Opaque != "" {
+		if i := strings.LastIndexByte(u.Opaque, '@'); i >= 0 {
+			c := *u
+			c.Opaque = "xxxxx" + u.Opaque[i:]
+			return c.Redacted()
+		}
+	}
+	return u.Redacted()
 }
