@@ -72,6 +72,11 @@ type ServerOptions struct {
 	// does not fill memory. Messages then have nil Raw.
 	Discard bool
 
+	// OnMessage, when set, is called with a copy of each accepted message as it is
+	// recorded, before the final reply goes out. It runs on the connection's goroutine, so
+	// it must be quick; "postie dev" uses it to print each arrival.
+	OnMessage func(Message)
+
 	// Debug, when set, receives go-smtp's wire log of every connection (decrypted, with
 	// AUTH exchanges in base64) and the server's internal errors.
 	Debug io.Writer
@@ -325,8 +330,11 @@ func (s *Server) untrack(c *conn) {
 
 func (s *Server) record(m Message) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.msgs = append(s.msgs, m)
+	s.mu.Unlock()
+	if s.opts.OnMessage != nil {
+		s.opts.OnMessage(m.clone())
+	}
 }
 
 func (m Message) clone() Message {

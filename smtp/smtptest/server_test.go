@@ -545,8 +545,10 @@ func TestIdleTimeout(t *testing.T) {
 	expect(t, tp, 421)
 }
 
-func TestDiscard(t *testing.T) {
-	s := smtptest.Start(t, &smtptest.ServerOptions{Discard: true, TLS: smtptest.NoTLS})
+func TestDiscardAndOnMessage(t *testing.T) {
+	got := make(chan smtptest.Message, 1)
+	s := smtptest.Start(t, &smtptest.ServerOptions{Discard: true, TLS: smtptest.NoTLS,
+		OnMessage: func(m smtptest.Message) { got <- m }})
 	c, err := gosmtp.Dial(s.Addr())
 	must(t, err)
 	defer c.Close()
@@ -554,6 +556,9 @@ func TestDiscard(t *testing.T) {
 	m := s.Messages()
 	if len(m) != 1 || m[0].Raw != nil || m[0].Size != 12 {
 		t.Fatalf("messages = %+v, want one of size 12 without Raw", m)
+	}
+	if cb := <-got; cb.From != "a@example.com" || cb.Size != 12 {
+		t.Fatalf("OnMessage got %+v", cb)
 	}
 	s.Reset()
 	if len(s.Messages()) != 0 {
