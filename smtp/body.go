@@ -1,0 +1,332 @@
+package smtp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/postiemail/postie/transport"
+)
+
+// ChunkSize is the size of the BDAT chunks a body is cut into.
+const ChunkSize = 1 << 20
+
+var dotLine = []byte("\n.")
+
+// dotWriter dot-stuffs a CRLF body into w (RFC 5321 4.5.2): every line that starts with
+// "." gets one more. It scans for "\n." with bytes.Index and copies the spans between
+// hits in bulk. The body must already use CRLF line ends (package mime guarantees it).
+type dotWriter struct {
+	w    *bufio.Writer
+	n    int64   // body bytes written, before stuffing
+	tail [2]byte // the last two body bytes
+	err  error
+}
+
+func (d *dotWriter) reset(w *bufio.Writer) { *d = dotWriter{w: w} }
+
+func (d *dotWriter) Write(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	all := p
+	if (d.n == 0 || d.tail[1] == '\n') && p[0] == '.' {
+		d.w.WriteByte('.')
+	}
+	for {
+		i := bytes.Index(p, dotLine)
+		if i < 0 {
+			break
+		}
+		d.w.Write(p[:i+2])
+		d.w.WriteByte('.')
+		p = p[i+2:]
+	}
+	_, err := d.w.Write(p)
+	if err != nil {
+		d.err = err
+		return 0, err
+	}
+	if len(all) >= 2 {
+		d.tail = [2]byte{all[len(all)-2], all[len(all)-1]}
+	} else {
+		d.tail = [2]byte{d.tail[1], all[0]}
+	}
+	d.n += int64(len(all))
+	return len(all), nil
+}
+
+// close writes the end-of-data line, after a CRLF when the body did not end with one.
+func (d *dotWriter) close() error {
+	if d.err != nil {
+		return d.err
+	}
+	if d.n > 0 && d.tail != [2]byte{'\r', '\n'} {
+		d.w.WriteString("\r\n")
+	}
+	_, err := d.w.WriteString(".\r\n")
+	return err
+}
+
+// chunkWriter cuts a body into BDAT chunks of up to cap(buf) bytes; emit sends one.
+// A full buffer is held until more data comes, so that the final chunk is never empty
+// unless the body is.
+type chunkWriter struct {
+	buf    []byte
+	emit   func(p []byte, last bool) error
+	n      int64
+	err    error // the first error emit returned
+	closed bool
+}
+
+func (w *chunkWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.closed {
+		return 0, errors.New("smtp: write after the last chunk")
+	}
+	written := 0
+	for len(p) > 0 {
+		space := cap(w.buf) - len(w.buf)
+		if space == 0 {
+			if err := w.emit(w.buf, false); err != nil {
+				w.err = err
+				return written, err
+			}
+			w.buf = w.buf[:0]
+			continue
+		}
+		k := min(space, len(p))
+		w.buf = append(w.buf, p[:k]...)
+		p = p[k:]
+		written += k
+		w.n += int64(k)
+	}
+	return written, nil
+}
+
+func (w *chunkWriter) close() error {
+	if w.err != nil || w.closed {
+		return w.err
+	}
+	w.closed = true
+	w.err = w.emit(w.buf, true)
+	w.buf = w.buf[:0]
+	return w.err
+}
+
+// writeChunk queues "BDAT n [LAST]" and the chunk.
+func (c *Client) writeChunk(p []byte, last bool) error {
+	var hdr [32]byte
+	b := append(hdr[:0], "BDAT "...)
+	b = strconv.AppendInt(b, int64(len(p)), 10)
+	if last {
+		b = append(b, " LAST"...)
+	}
+	if c.tr != nil {
+		c.tr.bytesLine("C: ", b)
+		c.tr.body(int64(len(p)))
+	}
+	b = append(b, '\r', '\n')
+	c.bodyTimeout = c.cfg.Timeouts.DataBlock
+	c.bw.Write(b)
+	_, err := c.bw.Write(p)
+	c.bodyTimeout = 0
+	if err != nil {
+		c.fail(err)
+		return ioError(c.ctx, "BDAT", err)
+	}
+	return nil
+}
+
+// BodyWriter streams a message body for Data or Bdat. Lines must end in CRLF. Close ends
+// the body and reads the server's final reply.
+type BodyWriter struct {
+	c      *Client
+	dot    *dotWriter
+	chunks *chunkWriter
+	reply  *transport.Reply
+	done   bool
+	final  error
+}
+
+// Write writes body bytes.
+func (w *BodyWriter) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, errors.New("smtp: write after Close")
+	}
+	if w.chunks != nil {
+		return w.chunks.Write(p)
+	}
+	w.c.bodyTimeout = w.c.cfg.Timeouts.DataBlock
+	n, err := w.dot.Write(p)
+	w.c.bodyTimeout = 0
+	if err != nil {
+		w.c.fail(err)
+		return n, ioError(w.c.ctx, "DATA", err)
+	}
+	return n, nil
+}
+
+// Close ends the body and waits for the server's reply to it. An error after the end of
+// the body was sent wraps transport.ErrMaybeDelivered.
+func (w *BodyWriter) Close() error {
+	if w.done {
+		return w.final
+	}
+	w.done = true
+	defer w.c.end()
+	c := w.c
+	if w.chunks != nil {
+		w.final = w.chunks.close()
+		w.reply = c.lastReply
+		return w.final
+	}
+	r, err := c.endData(w.dot)
+	w.reply, w.final = r, err
+	return err
+}
+
+// Reply returns the server's reply to the end of the body, after Close.
+func (w *BodyWriter) Reply() *transport.Reply { return w.reply }
+
+// Data sends DATA and returns a writer for the body. ctx bounds the whole body, up to
+// Close.
+func (c *Client) Data(ctx context.Context) (*BodyWriter, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
+	c.begin(ctx)
+	if err := c.roundTrip("DATA", c.cfg.Timeouts.DataInit, 354, "DATA"); err != nil {
+		c.end()
+		return nil, err
+	}
+	c.dot.reset(c.bw)
+	return &BodyWriter{c: c, dot: &c.dot}, nil
+}
+
+// Bdat returns a writer that sends the body in BDAT chunks of ChunkSize (RFC 3030); the
+// server must offer CHUNKING. ctx bounds the whole body, up to Close.
+func (c *Client) Bdat(ctx context.Context) (*BodyWriter, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
+	if !c.ext.chunking {
+		return nil, unimplemented(c, "CHUNKING", "BDAT needs it")
+	}
+	c.begin(ctx)
+	c.prepareChunks(false)
+	return &BodyWriter{c: c, chunks: &c.cw}, nil
+}
+
+// prepareChunks sets up c.cw; flight says the first chunk completes a pipelined flight
+// whose MAIL and RCPT replies are still to be read.
+func (c *Client) prepareChunks(flight bool) {
+	if c.chunk == nil {
+		c.chunk = make([]byte, 0, ChunkSize)
+	}
+	c.cw = chunkWriter{buf: c.chunk[:0], emit: c.emitFn}
+	c.flight = flight
+	c.pendingChunks = 0
+	c.lastReply = nil
+}
+
+// emitChunk sends one BDAT chunk and, as the protocol and pipelining allow, reads replies.
+func (c *Client) emitChunk(p []byte, last bool) error {
+	if last {
+		c.committed = true
+	}
+	if err := c.writeChunk(p, last); err != nil {
+		return err
+	}
+	pipe := c.ext.pipelining && !c.cfg.NoPipelining
+	if c.flight {
+		c.flight = false
+		if err := c.flush("BDAT"); err != nil {
+			return err
+		}
+		if err := c.flightReplies(); err != nil {
+			return err
+		}
+		err := c.chunkReply(last)
+		if c.t.mailErr != nil || len(c.t.accepted) == 0 {
+			return errAbort
+		}
+		return err
+	}
+	if pipe && !last {
+		c.pendingChunks++
+		return nil
+	}
+	if err := c.flush("BDAT"); err != nil {
+		return err
+	}
+	for ; c.pendingChunks > 0; c.pendingChunks-- {
+		if err := c.chunkReply(false); err != nil {
+			return err
+		}
+	}
+	return c.chunkReply(last)
+}
+
+// chunkReply reads the reply to one BDAT.
+func (c *Client) chunkReply(last bool) error {
+	d := c.cfg.Timeouts.DataInit
+	if last {
+		d = c.cfg.Timeouts.DataTerm
+	}
+	if err := c.read("BDAT", d); err != nil {
+		return err
+	}
+	if c.rr.code/100 != 2 {
+		r := c.rr.reply()
+		c.lastReply = r
+		return replyError("BDAT", r)
+	}
+	if last {
+		c.lastReply = c.rr.reply()
+	}
+	return nil
+}
+
+// endData ends a DATA body and reads the final reply.
+func (c *Client) endData(d *dotWriter) (*transport.Reply, error) {
+	c.committed = true
+	if c.tr != nil {
+		c.tr.body(d.n)
+		c.tr.line("C: ", ".")
+	}
+	if err := d.close(); err != nil {
+		c.fail(err)
+		return nil, maybeDelivered(c.ctx, err)
+	}
+	if err := c.bw.Flush(); err != nil {
+		c.fail(err)
+		return nil, maybeDelivered(c.ctx, err)
+	}
+	if err := c.read("end of data", c.cfg.Timeouts.DataTerm); err != nil {
+		return nil, maybeDelivered(c.ctx, err)
+	}
+	r := c.rr.reply()
+	if r.Code != 250 {
+		return r, replyError("DATA (end of message)", r)
+	}
+	return r, nil
+}
+
+// bodyError classifies an error the MIME writer returned: ours (I/O, already classified)
+// or its own (the message cannot be rendered).
+func bodyError(err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return err
+	}
+	return &transport.Error{Code: transport.InvalidArgument, Err: fmt.Errorf("smtp: rendering the message: %w", err)}
+}
