@@ -89,12 +89,11 @@ func CodeOf(err error) Code {
 	if err == nil {
 		return OK
 	}
-	var pe *PartialError
-	var e *Error
+	e, pe := classified(err)
 	switch {
-	case errors.As(err, &e):
+	case e != nil:
 		return e.Code
-	case errors.As(err, &pe):
+	case pe != nil:
 		return pe.worst().Code
 	case errors.Is(err, context.Canceled):
 		return Canceled
@@ -104,39 +103,60 @@ func CodeOf(err error) Code {
 	return Unknown
 }
 
+// classified returns the outermost *Error or *PartialError in err's tree (depth first, as
+// errors.As searches), so that a *PartialError is judged as a whole rather than by the
+// *Error of its first recipient, which errors.As(err, &e) would find through its Unwrap.
+func classified(err error) (*Error, *PartialError) {
+	for err != nil {
+		switch x := err.(type) {
+		case *Error:
+			return x, nil
+		case *PartialError:
+			return nil, x
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, inner := range x.Unwrap() {
+				if e, pe := classified(inner); e != nil || pe != nil {
+					return e, pe
+				}
+			}
+			return nil, nil
+		default:
+			return nil, nil
+		}
+	}
+	return nil, nil
+}
+
 // IsTemporary reports whether retrying the same send later may succeed. A *PartialError is
 // temporary when at least one recipient was refused temporarily. An error marked
 // ErrMaybeDelivered is reported as it is classified; callers that retry must check
 // errors.Is(err, ErrMaybeDelivered) themselves.
 func IsTemporary(err error) bool {
-	if err == nil {
-		return false
-	}
-	var pe *PartialError
-	var e *Error
+	e, pe := classified(err)
 	switch {
-	case errors.As(err, &e):
+	case e != nil:
 		return e.Temporary
-	case errors.As(err, &pe):
+	case pe != nil:
 		for _, r := range pe.Rejected {
 			if IsTemporary(r.Err) {
 				return true
 			}
 		}
-		return false
 	}
 	return false
 }
 
-// RetryAfterOf returns the largest RetryAfter hint in err's chain, or 0.
+// RetryAfterOf returns the RetryAfter hint of err's classification: the *Error's, or the
+// largest among a *PartialError's recipients; 0 if none.
 func RetryAfterOf(err error) time.Duration {
-	var e *Error
-	if errors.As(err, &e) && e.RetryAfter > 0 {
-		return e.RetryAfter
-	}
-	var pe *PartialError
+	e, pe := classified(err)
 	var d time.Duration
-	if errors.As(err, &pe) {
+	switch {
+	case e != nil:
+		d = e.RetryAfter
+	case pe != nil:
 		for _, r := range pe.Rejected {
 			d = max(d, RetryAfterOf(r.Err))
 		}

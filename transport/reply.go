@@ -166,6 +166,8 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 			return 0
 		}
 		d = time.Duration(min(secs, int64(MaxRetryAfter/time.Second))) * time.Second
+	} else if strings.Trim(v, "0123456789") == "" {
+		d = MaxRetryAfter // more seconds than an int64 holds: as long as allowed
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)
 	}
