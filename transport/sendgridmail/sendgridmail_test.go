@@ -1,0 +1,347 @@
+package sendgridmail
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postiemail/postie/mailer"
+	"github.com/postiemail/postie/transport"
+	"github.com/postiemail/postie/transport/internal/fakeapi"
+	"github.com/postiemail/postie/transport/transporttest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func open(base string) (transport.Transport, error) {
+	return New(nil, &Options{APIKey: testKey, BaseURL: base})
+}
+
+func TestConformance(t *testing.T) {
+	transporttest.RunConformanceTests(t, fakeapi.Maker(func() fakeapi.API { return fakeSendGrid{} }, open), &transporttest.Options{
+		NoPartial: true,
+		Skip: map[string]string{
+			"Recipients": "SendGrid requires a To recipient, so the suite's Bcc-only message is refused " +
+				"(TestRefusedBeforeSending/\"bcc only\"); TestRecipients covers To, Cc, Bcc and Reply-To",
+		},
+		AsTests: []func(*testing.T, transport.Transport){
+			func(t *testing.T, tr transport.Transport) {
+				var d Doer
+				var c *http.Client
+				if !transport.As(tr, &d) || d == nil || !transport.As(tr, &c) || c == nil {
+					t.Errorf("As(*Doer) and As(**http.Client) should reach the default client")
+				}
+				var other *url.URL
+				if transport.As(tr, &other) {
+					t.Errorf("As(**url.URL) = true")
+				}
+			},
+		},
+	})
+}
+
+// fixture starts a fake and a transport on it.
+func fixture(t *testing.T, opts *Options) (*fakeapi.Server, *Transport) {
+	t.Helper()
+	srv := fakeapi.New(fakeSendGrid{})
+	t.Cleanup(srv.Close)
+	o := Options{APIKey: testKey}
+	if opts != nil {
+		o = *opts
+		if o.APIKey == "" {
+			o.APIKey = testKey
+		}
+	}
+	o.BaseURL = srv.URL
+	tr, err := New(nil, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return srv, tr
+}
+
+func message() *transport.Message {
+	return &transport.Message{
+		Envelope:  transport.Envelope{From: "shop@example.com", To: []string{"ann@example.org"}},
+		From:      mail.Address{Name: "Shop", Address: "shop@example.com"},
+		To:        []mail.Address{{Name: "Ann", Address: "ann@example.org"}},
+		Subject:   "Your order",
+		MessageID: "id1@example.com",
+		Date:      time.Date(2024, 3, 9, 12, 0, 0, 0, time.UTC),
+		Text:      "Thanks!",
+	}
+}
+
+func TestRecipients(t *testing.T) {
+	srv, tr := fixture(t, nil)
+	m := message()
+	m.To = []mail.Address{{Name: "Ann", Address: "ann@example.org"}, {Address: "bob@example.org"}}
+	m.Cc = []mail.Address{{Name: "Cy", Address: "cy@example.net"}}
+	m.Bcc = []mail.Address{{Name: "Hidden", Address: "hidden@example.com"}}
+	m.ReplyTo = []mail.Address{{Name: "Desk", Address: "desk@example.com"}, {Address: "desk2@example.com"}}
+	m.Envelope.To = []string{"ann@example.org", "bob@example.org", "cy@example.net", "hidden@example.com"}
+	r, err := tr.Send(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ID != "sg-msg-1" || strings.Join(r.Accepted, " ") != strings.Join(m.Envelope.To, " ") {
+		t.Errorf("receipt %+v", r)
+	}
+	d := srv.Deliveries()[0].Message
+	if got := addrs(d.To) + "|" + addrs(d.Cc) + "|" + addrs(d.Bcc) + "|" + addrs(d.ReplyTo); got !=
+		`"Ann" <ann@example.org>, <bob@example.org>|"Cy" <cy@example.net>|"Hidden" <hidden@example.com>|"Desk" <desk@example.com>, <desk2@example.com>` {
+		t.Errorf("delivered %s", got)
+	}
+	var body map[string]any
+	json.Unmarshal(srv.Requests()[0].Body, &body)
+	if _, ok := body["reply_to"]; ok {
+		t.Errorf("two Reply-To addresses must go in reply_to_list only")
+	}
+}
+
+func TestNarrowedEnvelope(t *testing.T) {
+	// Retry middleware narrows Envelope.To: only the recipients still owed the message get it,
+	// and a recipient in no header (SMTP's envelope-only recipient) is sent as Bcc.
+	srv, tr := fixture(t, nil)
+	m := message()
+	m.To = []mail.Address{{Address: "ann@example.org"}, {Address: "bob@example.org"}}
+	m.Envelope.To = []string{"bob@example.org", "extra@example.net"}
+	if _, err := tr.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	d := srv.Deliveries()[0]
+	if got := addrs(d.Message.To) + "|" + addrs(d.Message.Bcc); got != "<bob@example.org>|<extra@example.net>" {
+		t.Errorf("delivered %s", got)
+	}
+}
+
+func TestContent(t *testing.T) {
+	srv, tr := fixture(t, &Options{SandboxMode: true})
+	m := message()
+	m.HTML = "<p>Thanks & <b>bye</b></p>"
+	m.Alternatives = []transport.Alternative{{ContentType: "text/calendar", Body: []byte("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")}}
+	m.Headers = []transport.Field{{Name: "List-Unsubscribe", Value: "<mailto:u@example.com>"}, {Name: "X-Campaign", Value: "spring"}}
+	m.Tags = []string{"orders", "transactional"}
+	m.Metadata = map[string]string{"order": "42"}
+	m.Attachments = []transport.Attachment{
+		{Filename: "a.pdf", ContentType: "application/pdf", Data: []byte("%PDF")},
+		{ContentType: "image/png", Inline: true, ContentID: "logo", Data: []byte("png")},
+	}
+	if _, err := tr.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	d := srv.Deliveries()[0].Message
+	if d.HTML != m.HTML || d.Text != m.Text || len(d.Alternatives) != 1 || d.Alternatives[0].ContentType != "text/calendar" {
+		t.Errorf("content: %+v", d)
+	}
+	if len(d.Headers) != 2 || d.Headers[0] != m.Headers[0] || d.Headers[1] != m.Headers[1] {
+		t.Errorf("headers %v", d.Headers)
+	}
+	if strings.Join(d.Tags, ",") != "orders,transactional" || d.Metadata["order"] != "42" {
+		t.Errorf("tags %v metadata %v", d.Tags, d.Metadata)
+	}
+	if a := d.Attachments[1]; !a.Inline || a.ContentID != "logo" || a.Filename != "logo" || string(a.Data) != "png" {
+		t.Errorf("inline part %+v", a)
+	}
+	body := string(srv.Requests()[0].Body)
+	if !strings.Contains(body, `"sandbox_mode":{"enable":true}`) || !strings.Contains(body, "<p>Thanks & <b>bye</b></p>") {
+		t.Errorf("body %s", body)
+	}
+}
+
+func TestRefusedBeforeSending(t *testing.T) {
+	srv, tr := fixture(t, nil)
+	tr.maxSize = testMax
+	many := make([]string, MaxRecipients+1)
+	for i := range many {
+		many[i] = "r" + strconv.Itoa(i) + "@example.org"
+	}
+	for name, tc := range map[string]struct {
+		edit func(m *transport.Message)
+		code transport.Code
+		says string
+	}{
+		"bcc only":        {func(m *transport.Message) { m.Bcc, m.To = m.To, nil }, transport.InvalidArgument, "no To recipient"},
+		"envelope sender": {func(m *transport.Message) { m.Envelope.From = "bounces@example.com" }, transport.InvalidArgument, "envelope sender"},
+		"DSN":             {func(m *transport.Message) { m.Envelope.DSN = &transport.DSN{Return: "HDRS"} }, transport.InvalidArgument, "DSN"},
+		"RequireTLS":      {func(m *transport.Message) { m.Envelope.RequireTLS = true }, transport.InvalidArgument, "RequireTLS"},
+		"no subject":      {func(m *transport.Message) { m.Subject = "" }, transport.InvalidArgument, "subject"},
+		"no body":         {func(m *transport.Message) { m.Text = "" }, transport.InvalidArgument, "no body"},
+		"name with comma": {func(m *transport.Message) { m.To[0].Name = "Doe, Ann" }, transport.InvalidArgument, `"Doe, Ann"`},
+		"reserved header": {func(m *transport.Message) { m.Headers = []transport.Field{{Name: "X-Sg-Id", Value: "1"}} }, transport.InvalidArgument, "X-Sg-Id"},
+		"header twice": {func(m *transport.Message) {
+			m.Headers = []transport.Field{{Name: "X-A", Value: "1"}, {Name: "X-A", Value: "2"}}
+		}, transport.InvalidArgument, "more than once"},
+		"alt with params": {func(m *transport.Message) {
+			m.Alternatives = []transport.Alternative{{ContentType: "text/calendar; method=REQUEST", Body: []byte("x")}}
+		}, transport.InvalidArgument, "method=REQUEST"},
+		"binary alt": {func(m *transport.Message) {
+			m.Alternatives = []transport.Alternative{{ContentType: "text/calendar", Body: []byte{0xff}}}
+		}, transport.InvalidArgument, "not UTF-8"},
+		"11 tags":         {func(m *transport.Message) { m.Tags = strings.Split("a b c d e f g h i j k", " ") }, transport.InvalidArgument, "tags"},
+		"long tag":        {func(m *transport.Message) { m.Tags = []string{strings.Repeat("t", 256)} }, transport.InvalidArgument, "shorten"},
+		"tag twice":       {func(m *transport.Message) { m.Tags = []string{"a", "a"} }, transport.InvalidArgument, "twice"},
+		"big metadata":    {func(m *transport.Message) { m.Metadata = map[string]string{"k": strings.Repeat("v", MaxCustomArgs)} }, transport.InvalidArgument, "custom_args"},
+		"unnamed file":    {func(m *transport.Message) { m.Attachments = []transport.Attachment{{Data: []byte("x")}} }, transport.InvalidArgument, "file name"},
+		"1001 recipients": {func(m *transport.Message) { m.Envelope.To = many }, transport.InvalidArgument, "1001"},
+		"too large": {func(m *transport.Message) {
+			m.Attachments = []transport.Attachment{{Filename: "big", Data: make([]byte, MaxSize)}}
+		}, transport.ResourceExhausted, "limit"},
+		"encoded too large": {func(m *transport.Message) {
+			m.Attachments = []transport.Attachment{{Filename: "big", Data: make([]byte, MaxSize*3/4)}}
+		}, transport.ResourceExhausted, "limit"},
+	} {
+		m := message()
+		tc.edit(m)
+		_, err := tr.Send(context.Background(), m)
+		if transport.CodeOf(err) != tc.code || transport.IsTemporary(err) || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: %v (code %v)", name, err, transport.CodeOf(err))
+		}
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Errorf("%d requests reached SendGrid; every refusal must happen before sending", n)
+	}
+}
+
+// TestErrorMapping sends against SendGrid's documented error answers, one per row.
+func TestErrorMapping(t *testing.T) {
+	reset := strconv.FormatInt(time.Now().Add(90*time.Second).Unix(), 10)
+	for _, tc := range []struct {
+		name      string
+		reply     *fakeapi.Reply
+		code      transport.Code
+		temporary bool
+		maybe     bool
+		says      string
+	}{
+		{"400 bad field", sgError(400, "from.email", "The from email does not contain a valid address."), transport.InvalidArgument, false, false, "from.email: The from email"},
+		{"401 bad key", sgError(401, "", "The provided authorization grant is invalid, expired, or revoked"), transport.PermissionDenied, false, false, "authorization grant"},
+		{"403 unverified sender", sgError(403, "from", "The from address does not match a verified Sender Identity."), transport.PermissionDenied, false, false, "Sender Identity"},
+		{"413 too large", sgError(413, "", "The JSON payload you have included in your request is too large."), transport.ResourceExhausted, false, false, "too large"},
+		{"422", sgError(422, "", "unprocessable"), transport.InvalidArgument, false, false, "422"},
+		{"429 with reset", sgError(429, "", "too many requests").With("X-RateLimit-Reset", reset), transport.ResourceExhausted, true, false, "too many requests"},
+		{"500", sgError(500, "", "An error occurred on a SendGrid server."), transport.Unavailable, true, false, "SendGrid server"},
+		{"503 html", &fakeapi.Reply{Status: 503, Body: []byte("<html>\n<h1>503 Service Temporarily Unavailable</h1></html>")}, transport.Unavailable, true, false, "<h1>503 Service"},
+		{"504", &fakeapi.Reply{Status: 504}, transport.Unavailable, true, true, "504"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, tr := fixture(t, nil)
+			srv.Enqueue(tc.reply)
+			_, err := tr.Send(context.Background(), message())
+			if transport.CodeOf(err) != tc.code || transport.IsTemporary(err) != tc.temporary || errors.Is(err, transport.ErrMaybeDelivered) != tc.maybe || !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("got %v (code %v, temporary %v, maybe %v)", err, transport.CodeOf(err), transport.IsTemporary(err), errors.Is(err, transport.ErrMaybeDelivered))
+			}
+			var er *ErrorResponse
+			if !errors.As(err, &er) || er.StatusCode != tc.reply.Status {
+				t.Errorf("errors.As(*ErrorResponse) = %v, %+v", er != nil, er)
+			}
+			if strings.Contains(err.Error(), testKey) {
+				t.Errorf("the API key leaked into %q", err)
+			}
+			if tc.name == "429 with reset" {
+				if d := transport.RetryAfterOf(err); d <= 0 || d > 90*time.Second {
+					t.Errorf("RetryAfter from X-RateLimit-Reset = %v", d)
+				}
+			}
+		})
+	}
+}
+
+func TestDroppedConnectionMayHaveDelivered(t *testing.T) {
+	srv, tr := fixture(t, nil)
+	srv.DropNext()
+	_, err := tr.Send(context.Background(), message())
+	if !errors.Is(err, transport.ErrMaybeDelivered) || transport.IsTemporary(err) {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestNewAndOpen(t *testing.T) {
+	t.Setenv("SENDGRID_API_KEY", "")
+	if _, err := New(nil, nil); transport.CodeOf(err) != transport.FailedPrecondition || !strings.Contains(err.Error(), "SENDGRID_API_KEY") {
+		t.Errorf("no key: %v", err)
+	}
+	t.Setenv("SENDGRID_API_KEY", "SG.from-env")
+	srv := fakeapi.New(fakeSendGrid{})
+	defer srv.Close()
+	for _, u := range []string{"sendgrid://", "sendgrid://?region=eu", "sendgrid://?sandbox=true&base_url=" + url.QueryEscape(srv.URL)} {
+		tr, err := mailer.OpenTransport(context.Background(), u)
+		if err != nil {
+			t.Errorf("%s: %v", u, err)
+			continue
+		}
+		if s := tr.(*Transport).String(); strings.Contains(s, "from-env") {
+			t.Errorf("String() leaks the key: %s", s)
+		}
+		tr.Close()
+	}
+	for _, u := range []string{"sendgrid://key@", "sendgrid://host", "sendgrid://?region=mars", "sendgrid://?apikey=x", "sendgrid://?sandbox=maybe", "sendgrid://?base_url=http://example.com"} {
+		if _, err := mailer.OpenTransport(context.Background(), u); transport.CodeOf(err) != transport.InvalidArgument {
+			t.Errorf("%s: got %v, want InvalidArgument", u, err)
+		}
+	}
+	tr, _ := mailer.OpenTransport(context.Background(), "sendgrid://?region=eu")
+	defer tr.Close()
+	if s := tr.(*Transport).String(); s != "sendgridmail(https://api.eu.sendgrid.com)" {
+		t.Errorf("EU transport: %s", s)
+	}
+}
+
+func TestCallerDoerIsUsed(t *testing.T) {
+	srv := fakeapi.New(fakeSendGrid{})
+	defer srv.Close()
+	var calls int
+	doer := doerFunc(func(r *http.Request) (*http.Response, error) {
+		calls++
+		return http.DefaultClient.Do(r)
+	})
+	tr, err := New(doer, &Options{APIKey: testKey, BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if _, err := tr.Send(context.Background(), message()); err != nil || calls != 1 {
+		t.Errorf("send through the caller's Doer: %v, %d calls", err, calls)
+	}
+	var c *http.Client
+	if transport.As(tr, &c) {
+		t.Errorf("As(**http.Client) = true for a Doer that is not an *http.Client")
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
+
+const testMax = 64 << 10
+
+// endless is an attachment of unknown length that never ends: reading it must stop at the
+// size limit.
+func endless() transport.Attachment {
+	return transport.Attachment{Filename: "endless", Open: func() (io.ReadCloser, error) {
+		return io.NopCloser(zeros{}), nil
+	}}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+type doerFunc func(*http.Request) (*http.Response, error)
+
+func (f doerFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
+
+func addrs(l []mail.Address) string {
+	s := make([]string, len(l))
+	for i, a := range l {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
