@@ -165,7 +165,8 @@ func (h *hb) encodedWords(v string) {
 	for i := 0; i < len(v); i++ {
 		q += qLen(v[i])
 	}
-	useB := (len(v)+2)/3*4 < q
+	// Q keeps Latin text readable; B is shorter for most other scripts.
+	useB := q > (len(v)+2)/3*4*4/3
 	for len(v) > 0 {
 		room := ewLimit - h.col - 1
 		if room > ewMax {
@@ -247,8 +248,7 @@ func (h *hb) address(a *mail.Address, comma bool) {
 		case atomPhrase(a.Name):
 			h.rawText(a.Name)
 		case quotablePhrase(a.Name):
-			h.sep(quotedLen(a.Name), false)
-			h.b = appendQuoted(h.b, a.Name)
+			h.quotedPhrase(a.Name)
 		default:
 			h.encodedWords(a.Name)
 		}
@@ -307,7 +307,7 @@ func dotAtom(s string) bool {
 
 // atomPhrase reports whether a display name is ASCII atoms separated by single spaces.
 func atomPhrase(s string) bool {
-	if s == "" || strings.Contains(s, "=?") || len(s) > maxLine-10 {
+	if s == "" || strings.Contains(s, "=?") || !foldable(s, 40) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -327,7 +327,7 @@ func atomPhrase(s string) bool {
 
 // quotablePhrase reports whether a display name can be a quoted-string: printable ASCII.
 func quotablePhrase(s string) bool {
-	if strings.Contains(s, "=?") || quotedLen(s) > maxLine-10 {
+	if strings.Contains(s, "=?") || !foldable(s, 40) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -336,6 +336,39 @@ func quotablePhrase(s string) bool {
 		}
 	}
 	return true
+}
+
+// quotedPhrase appends s as a quoted-string, folded at its fold points (RFC 5322 allows
+// folding white space inside quotes; unfolding gives back the same single space).
+func (h *hb) quotedPhrase(s string) {
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && !isFoldPoint(s, i) {
+			continue
+		}
+		seg := s[start:i]
+		n := quotedLen(seg) - 2
+		if start == 0 {
+			n++
+		}
+		if i == len(s) {
+			n++
+		}
+		h.sep(n, false)
+		if start == 0 {
+			h.b = append(h.b, '"')
+		}
+		for j := 0; j < len(seg); j++ {
+			if c := seg[j]; c == '"' || c == '\\' {
+				h.b = append(h.b, '\\')
+			}
+			h.b = append(h.b, seg[j])
+		}
+		if i == len(s) {
+			h.b = append(h.b, '"')
+		}
+		start = i + 1
+	}
 }
 
 func quotedLen(s string) int { return len(s) + 2 + strings.Count(s, `"`) + strings.Count(s, `\`) }

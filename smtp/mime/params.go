@@ -11,6 +11,7 @@ import (
 type param struct {
 	key, value string
 	ext        bool // always write the RFC 2231 extended form (key*=)
+	quote      bool // quote the value even when it is a token (file names, for old clients)
 }
 
 // mediaType appends "type/subtype; k=v; ..." with parameters in the given order, folding
@@ -27,21 +28,22 @@ func (h *hb) mediaType(mt string, params []param) {
 		h.b = append(h.b, ';')
 	}
 	for i, p := range params {
-		h.param(p.key, p.value, p.ext, i < len(params)-1)
+		h.param(p, i < len(params)-1)
 	}
 }
 
 // param appends key=value, followed by ';' when more follows.
-func (h *hb) param(key, value string, ext, more bool) {
+func (h *hb) param(p param, more bool) {
+	key, value := p.key, p.value
 	semi := 0
 	if more {
 		semi = 1
 	}
 	switch {
-	case ext:
+	case p.ext:
 		h.param2231(key, value, more)
 		return
-	case isToken(value) && len(key)+1+len(value)+semi <= foldLimit-2:
+	case !p.quote && isToken(value) && len(key)+1+len(value)+semi <= foldLimit-2:
 		h.sep(len(key)+1+len(value)+semi, false)
 		h.b = append(h.b, key...)
 		h.b = append(h.b, '=')
@@ -235,9 +237,9 @@ func fallbackName(name string) string {
 // plus, with rfc2231, the exact name in the RFC 2231 extended form (key*=) for clients that read it.
 func filenameParams(key, name string, rfc2231 bool) []param {
 	if printableASCII(name) && len(key)+1+quotedLen(name)+1 <= foldLimit-2 {
-		return []param{{key: key, value: name}}
+		return []param{{key: key, value: name, quote: true}}
 	}
-	ps := []param{{key: key, value: fallbackName(name)}}
+	ps := []param{{key: key, value: fallbackName(name), quote: true}}
 	if rfc2231 {
 		ps = append(ps, param{key: key, value: name, ext: true})
 	}
