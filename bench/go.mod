@@ -1,6 +1,6 @@
 module github.com/postiemail/postie/bench
 
-go 1.26
+go 1.26.0
 
 replace github.com/postiemail/postie => ../
 
@@ -9,6 +9,7 @@ require (
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.25.1
 	github.com/jordan-wright/email v4.0.1-0.20210109023952-943e75fe5223+incompatible
+	github.com/postiemail/postie v0.0.0-00010101000000-000000000000
 	github.com/wneessen/go-mail v0.8.1
 )
 
