@@ -47,7 +47,9 @@ func checkMessage(t *testing.T, f *fixture.Fixture, write func(io.Writer) error)
 	}
 }
 
-func normalize(b []byte) string { return strings.TrimRight(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n") }
+func normalize(b []byte) string {
+	return strings.TrimRight(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
+}
 
 func collect(t *testing.T, ctype, cte string, body io.Reader, parts map[string][]byte) {
 	t.Helper()
