@@ -13,6 +13,10 @@ import (
 
 	"github.com/postiemail/postie/mailer"
 	"github.com/postiemail/postie/transport"
+
+	// Register the reference transports' URL schemes (mem://, file://).
+	_ "github.com/postiemail/postie/transport/filemail"
+	_ "github.com/postiemail/postie/transport/memmail"
 )
 
 // Config describes the default stack.

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 )
 
 // Transport delivers normalized messages.
@@ -75,10 +76,20 @@ type Aser interface {
 	As(target any) bool
 }
 
-// As calls t's As method when it has one.
+// As reports whether t, or the transport it wraps, can be expressed as target, and sets it:
+// target is a pointer to the transport's own concrete type (var m *memmail.Transport;
+// As(t, &m)) or to a type t's As method supports (an SDK client, say).
 func As(t Transport, target any) bool {
-	if a, ok := t.(Aser); ok {
-		return a.As(target)
+	if a, ok := t.(Aser); ok && a.As(target) {
+		return true
+	}
+	rv := reflect.ValueOf(target)
+	if t == nil || rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return false
+	}
+	if reflect.TypeOf(t).AssignableTo(rv.Elem().Type()) {
+		rv.Elem().Set(reflect.ValueOf(t))
+		return true
 	}
 	return false
 }
