@@ -14,3 +14,12 @@ func readAll(t testing.TB, r io.ReadCloser) []byte {
 	r.Close()
 	return b
 }
+
+func printableText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
