@@ -331,17 +331,7 @@ func (t *Transport) build(m *transport.Message) ([]byte, []string, error) {
 	if len(body) >= t.maxSize {
 		return nil, nil, httpmail.TooLarge(provider, int64(len(body)), int64(t.maxSize-1))
 	}
-	return body, recipients(rc), nil
-}
-
-func recipients(rc httpmail.Recipients) []string {
-	out := make([]string, 0, rc.Len())
-	for _, l := range [][]mail.Address{rc.To, rc.Cc, rc.Bcc} {
-		for _, a := range l {
-			out = append(out, a.Address)
-		}
-	}
-	return out
+	return body, rc.Addrs(), nil
 }
 
 // ErrorResponse is SendGrid's error body, {"errors":[{"message","field","help"}]}, with

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -297,4 +298,48 @@ func StrictJSON(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
+}
+
+// Row is one row of an adapter's error-mapping table: the provider's answer and the
+// classification the adapter must give it.
+type Row struct {
+	Name      string
+	Reply     *Reply
+	Code      transport.Code
+	Temporary bool
+	Maybe     bool   // wraps transport.ErrMaybeDelivered
+	Says      string // a substring of the error text
+	// Check, when set, runs extra assertions on the error.
+	Check func(t *testing.T, err error)
+}
+
+// RunRows sends m once per row against a fresh fake of newAPI that answers with the row's
+// Reply, and checks the error's Code, Temporary, ErrMaybeDelivered and text, and that
+// secret (the API key) appears nowhere in it.
+func RunRows(t *testing.T, newAPI func() API, open func(baseURL string) (transport.Transport, error), m *transport.Message, secret string, rows []Row) {
+	t.Helper()
+	for _, row := range rows {
+		t.Run(row.Name, func(t *testing.T) {
+			srv := New(newAPI())
+			defer srv.Close()
+			tr, err := open(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			srv.Enqueue(row.Reply)
+			_, err = tr.Send(context.Background(), m)
+			if transport.CodeOf(err) != row.Code || transport.IsTemporary(err) != row.Temporary ||
+				errors.Is(err, transport.ErrMaybeDelivered) != row.Maybe || err == nil || !strings.Contains(err.Error(), row.Says) {
+				t.Errorf("got %v (code %v, temporary %v, maybe delivered %v); want code %v, temporary %v, maybe %v, text containing %q",
+					err, transport.CodeOf(err), transport.IsTemporary(err), errors.Is(err, transport.ErrMaybeDelivered), row.Code, row.Temporary, row.Maybe, row.Says)
+			}
+			if err != nil && secret != "" && strings.Contains(err.Error(), secret) {
+				t.Errorf("the secret leaked into the error %q", err)
+			}
+			if row.Check != nil {
+				row.Check(t, err)
+			}
+		})
+	}
 }

@@ -62,6 +62,17 @@ type Recipients struct {
 // Len is the number of recipients.
 func (r *Recipients) Len() int { return len(r.To) + len(r.Cc) + len(r.Bcc) }
 
+// Addrs returns the recipients' addresses, To then Cc then Bcc: a Receipt's Accepted.
+func (r *Recipients) Addrs() []string {
+	out := make([]string, 0, r.Len())
+	for _, l := range [][]mail.Address{r.To, r.Cc, r.Bcc} {
+		for _, a := range l {
+			out = append(out, a.Address)
+		}
+	}
+	return out
+}
+
 // SplitRecipients returns who an HTTP provider must send m to. The envelope decides (retry
 // middleware narrows Envelope.To to the recipients still owed the message): each envelope
 // recipient goes in the first of To, Cc, Bcc that names it, keeping its display name, and a
