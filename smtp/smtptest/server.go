@@ -3,6 +3,7 @@ package smtptest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -94,6 +95,7 @@ type Message struct {
 	TLS        bool         // the connection was protected by TLS
 	User       string       // the authenticated user, "" when none
 	Helo       string       // the name the client gave in EHLO or HELO
+	QueueID    string       // the id the server gave it: "250 2.0.0 OK: queued as <id>"
 }
 
 // MailParams holds the parameters of a MAIL FROM command.
@@ -126,18 +128,23 @@ type Server struct {
 	serveDone chan struct{}
 	wg        sync.WaitGroup // reply writers and message readers
 
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	count  int
-	msgs   []Message
-	faults []*Fault
-	closed bool
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	count    int
+	msgs     []Message
+	queued   int
+	idPrefix uint16 // random, so ids differ between servers
+	faults   []*Fault
+	closed   bool
 }
 
 // NewServer starts a server on 127.0.0.1 (or opts.Addr) and returns it serving.
 // Close it when done.
 func NewServer(opts *ServerOptions) (*Server, error) {
 	s := &Server{conns: make(map[*conn]struct{}), serveDone: make(chan struct{})}
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	s.idPrefix = uint16(b[0])<<8 | uint16(b[1])
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -328,13 +335,17 @@ func (s *Server) untrack(c *conn) {
 	s.mu.Unlock()
 }
 
-func (s *Server) record(m Message) {
+// record stores m, giving it a queue id, and returns that id.
+func (s *Server) record(m Message) string {
 	s.mu.Lock()
+	s.queued++
+	m.QueueID = fmt.Sprintf("%X%06X", s.idPrefix, s.queued)
 	s.msgs = append(s.msgs, m)
 	s.mu.Unlock()
 	if s.opts.OnMessage != nil {
 		s.opts.OnMessage(m.clone())
 	}
+	return m.QueueID
 }
 
 func (m Message) clone() Message {
@@ -497,10 +508,16 @@ func (ss *session) Data(r io.Reader) error {
 	// A refused message is not recorded; one whose connection is dropped or stalled is,
 	// since the server got all of it: that is what makes the outcome unknown.
 	f := ss.s.take(AtData, "")
-	if f == nil || f.Drop || f.Stall {
-		ss.s.record(m)
+	if f != nil {
+		if f.Drop || f.Stall {
+			ss.s.record(m)
+		}
+		return ss.s.apply(ss.c, f)
 	}
-	return ss.s.apply(ss.c, f)
+	id := ss.s.record(m)
+	// go-smtp sends the code of an *SMTPError that Data returns, a 250 included: the way to
+	// say which queue id the message got, as real servers do.
+	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + id}
 }
 
 func (ss *session) Reset() {

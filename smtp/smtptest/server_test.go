@@ -266,10 +266,14 @@ func TestMailAndRcptParams(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.WriteString(w, "Subject: x\r\n\r\nbody\r\n")
-	if err := w.Close(); err != nil {
+	resp, err := w.CloseWithResponse()
+	if err != nil {
 		t.Fatal(err)
 	}
 	m := s.Messages()[0]
+	if m.QueueID == "" || resp.StatusText != "OK: queued as "+m.QueueID {
+		t.Errorf("final reply %q, queue id %q", resp.StatusText, m.QueueID)
+	}
 	want := smtptest.MailParams{Size: 123, Body: "8BITMIME", SMTPUTF8: true, Ret: "HDRS", EnvID: "env+id=1"}
 	if m.Params != want {
 		t.Errorf("Params = %+v, want %+v", m.Params, want)
@@ -280,6 +284,7 @@ func TestMailAndRcptParams(t *testing.T) {
 	if m.Chunked {
 		t.Error("Chunked set for DATA")
 	}
+
 }
 
 // TestPipelinedBDAT sends a whole transaction in one write, the way a pipelining client
