@@ -271,7 +271,7 @@ func TestMailAndRcptParams(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := s.Messages()[0]
-	if m.QueueID == "" || resp.StatusText != "OK: queued as "+m.QueueID {
+	if m.QueueID == "" || resp.StatusText != "2.0.0 OK: queued as "+m.QueueID {
 		t.Errorf("final reply %q, queue id %q", resp.StatusText, m.QueueID)
 	}
 	want := smtptest.MailParams{Size: 123, Body: "8BITMIME", SMTPUTF8: true, Ret: "HDRS", EnvID: "env+id=1"}
