@@ -119,7 +119,7 @@ func structures() []structCase {
 			m.Alternatives = []transport.Alternative{calendar()}
 			opens := 0
 			big := transport.Attachment{Filename: "data.bin", ContentType: "application/octet-stream",
-				Open: opener(pseudo(200000, 3), &opens), Size: 200000}
+				Open: opener(pseudo(6000, 3), &opens), Size: 6000}
 			notes := transport.Attachment{Filename: "notes.txt", ContentType: "text/plain; charset=utf-8", Data: []byte("plain notes\r\nsecond line\r\n")}
 			m.Attachments = []transport.Attachment{invoice(), logo(), big, notes}
 		}), "mixed(alternative(text/plain,related(text/html,image/png),text/calendar),application/pdf,application/octet-stream,text/plain)"},
