@@ -135,7 +135,7 @@ func (fakePostmark) Accept(r *http.Request, body []byte) (transporttest.Delivery
 	return d, nil
 }
 
-func (fakePostmark) Accepted(d transporttest.Delivery, n int) *fakeapi.Reply {
+func (fakePostmark) Accepted(_ *http.Request, _ []byte, d transporttest.Delivery, n int) *fakeapi.Reply {
 	return fakeapi.JSON(200, map[string]any{"To": strings.Join(d.Envelope.To, ", "), "SubmittedAt": "2024-03-09T12:00:00.0000000Z",
 		"MessageID": "b7bc2f4a-e38e-4336-af7d-e6c39" + fmt.Sprintf("%07d", n), "ErrorCode": 0, "Message": "OK"})
 }

@@ -201,7 +201,7 @@ func (fakeSendGrid) Accept(r *http.Request, body []byte) (transporttest.Delivery
 	return d, nil
 }
 
-func (fakeSendGrid) Accepted(_ transporttest.Delivery, n int) *fakeapi.Reply {
+func (fakeSendGrid) Accepted(_ *http.Request, _ []byte, _ transporttest.Delivery, n int) *fakeapi.Reply {
 	return &fakeapi.Reply{Status: 202, Header: http.Header{"X-Message-Id": {"sg-msg-" + strconv.Itoa(n)}}}
 }
 

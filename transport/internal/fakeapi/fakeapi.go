@@ -55,8 +55,10 @@ type API interface {
 	// type, body shape, limits) and decodes what it would send. A non-nil Reply refuses
 	// the request with that answer instead.
 	Accept(r *http.Request, body []byte) (transporttest.Delivery, *Reply)
-	// Accepted is the answer to the n-th accepted request, counting from 1.
-	Accepted(d transporttest.Delivery, n int) *Reply
+	// Accepted is the answer to the n-th accepted request r, counting from 1. It is called
+	// for a request whose answer the fake then drops too, so an API with state (Resend's
+	// idempotency keys) records it as the real provider would.
+	Accepted(r *http.Request, body []byte, d transporttest.Delivery, n int) *Reply
 	// Refusal is the provider's real answer for f, or nil when the provider has none
 	// (HTTP APIs cannot refuse one recipient temporarily, say).
 	Refusal(f transporttest.Fault) *Reply
@@ -223,9 +225,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case reject != nil:
 		write(w, reject)
 	case drop:
+		s.api.Accepted(r, body, d, n)
 		hangUp(w)
 	default:
-		write(w, s.api.Accepted(d, n))
+		write(w, s.api.Accepted(r, body, d, n))
 	}
 }
 
