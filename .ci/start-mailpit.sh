@@ -20,6 +20,7 @@ http_addr=127.0.0.1:${POSTIE_MAILPIT_HTTP_PORT:-8025}
 
 envfile=${1:-}
 if [ -n "$envfile" ]; then
+  mkdir -p "$(dirname "$envfile")"
   dir=$(cd "$(dirname "$envfile")" && pwd)
 else
   dir=$(mktemp -d)
