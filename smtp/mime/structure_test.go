@@ -135,6 +135,11 @@ func checkContent(t *testing.T, m *transport.Message, root *entity) {
 	single := root.parts == nil
 	leaves := root.leaves()
 	seen := 0
+	textDone, htmlDone := m.Text == "", m.HTML == ""
+	if m.Text == "" && m.HTML == "" && len(m.Alternatives) == 0 && len(m.Attachments) == 0 {
+		textDone = false // the empty text/plain part of an empty message
+	}
+	altNext := 0
 	for _, e := range leaves {
 		disp, dparams, _ := stdmime.ParseMediaType(first(e.header, "Content-Disposition"))
 		switch {
@@ -159,28 +164,29 @@ func checkContent(t *testing.T, m *transport.Message, root *entity) {
 				t.Errorf("attachment %q: no name parameter", a.Filename)
 			}
 			seen++
-		case e.mediaType == "text/plain" && m.Text != "" || e.mediaType == "text/plain" && m.HTML == "" && len(m.Alternatives) == 0 && m.Text == "":
+		case e.mediaType == "text/plain" && !textDone:
+			textDone = true
 			if got, want := string(e.body), expectText(m.Text, e, single); got != want {
 				t.Errorf("text = %q, want %q", got, want)
 			}
 			checkCharset(t, e)
 			seen++
-		case e.mediaType == "text/html":
+		case e.mediaType == "text/html" && !htmlDone:
+			htmlDone = true
 			if got, want := string(e.body), expectText(m.HTML, e, single); got != want {
 				t.Errorf("html = %q, want %q", got, want)
 			}
 			checkCharset(t, e)
 			seen++
 		default:
-			var alt *transport.Alternative
-			for i := range m.Alternatives {
-				if mt, _, _ := stdmime.ParseMediaType(m.Alternatives[i].ContentType); mt == e.mediaType {
-					alt = &m.Alternatives[i]
-				}
-			}
-			if alt == nil {
+			if altNext >= len(m.Alternatives) {
 				t.Errorf("unexpected part %s", e.mediaType)
 				continue
+			}
+			alt := &m.Alternatives[altNext]
+			altNext++
+			if mt, _, _ := stdmime.ParseMediaType(alt.ContentType); mt != e.mediaType {
+				t.Errorf("alternative %d is %s, want %s", altNext-1, e.mediaType, mt)
 			}
 			want := string(alt.Body)
 			if strings.HasPrefix(e.mediaType, "text/") {
