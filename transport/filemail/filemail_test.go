@@ -259,3 +259,11 @@ func TestURL(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkSend(b *testing.B) {
+	tr, err := filemail.New(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	transporttest.RunBenchmarks(b, tr)
+}

@@ -10,6 +10,7 @@
 package memmail
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -198,6 +199,10 @@ func deepCopy(m *transport.Message) (*transport.Message, error) {
 	}
 	for i := range c.Attachments {
 		a := &c.Attachments[i]
+		if a.Data != nil {
+			a.Data, a.Open, a.Size = bytes.Clone(a.Data), nil, int64(len(a.Data))
+			continue
+		}
 		rc, err := a.Reader()
 		if err != nil {
 			return nil, transport.Errorf(transport.InvalidArgument, false, "memmail: open attachment %q: %w", a.Filename, err)

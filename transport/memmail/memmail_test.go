@@ -307,3 +307,8 @@ func TestURL(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkSend(b *testing.B) {
+	// Max 1 keeps memory flat however many iterations run.
+	transporttest.RunBenchmarks(b, memmail.New(&memmail.Options{Max: 1}))
+}
