@@ -156,4 +156,3 @@ func FuzzWrite(f *testing.F) {
 		checkContent(t, m, root)
 	})
 }
-

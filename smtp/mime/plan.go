@@ -80,6 +80,13 @@ func (p *plan) add(parent int, n node) int {
 	return i
 }
 
+// Multipart types, with the ';' that separates the boundary parameter.
+const (
+	mixedType       = "multipart/mixed;"
+	alternativeType = "multipart/alternative;"
+	relatedType     = "multipart/related;"
+)
+
 func (p *plan) multipart(parent int, sub string) int {
 	return p.add(parent, node{multipart: true, sub: sub})
 }
@@ -120,7 +127,7 @@ func (p *plan) tree(m *transport.Message) error {
 			regular++
 		}
 	}
-	related := m.HTML != "" && inline > 0
+	rel := m.HTML != "" && inline > 0
 	bodies := len(m.Alternatives)
 	if m.Text != "" {
 		bodies++
@@ -129,12 +136,12 @@ func (p *plan) tree(m *transport.Message) error {
 		bodies++
 	}
 	mixed := -1
-	if regular > 0 || (inline > 0 && !related) {
-		mixed = p.multipart(-1, "mixed")
+	if regular > 0 || (inline > 0 && !rel) {
+		mixed = p.multipart(-1, mixedType)
 	}
 	parent := mixed
 	if bodies > 1 {
-		parent = p.multipart(mixed, "alternative")
+		parent = p.multipart(mixed, alternativeType)
 	}
 	if bodies == 0 && mixed < 0 {
 		p.textLeaf(parent, "")
@@ -144,11 +151,11 @@ func (p *plan) tree(m *transport.Message) error {
 	}
 	if m.HTML != "" {
 		hp := parent
-		if related {
-			hp = p.multipart(parent, "related")
+		if rel {
+			hp = p.multipart(parent, relatedType)
 		}
 		p.nodes[p.textLeaf(hp, m.HTML)].html = true
-		if related {
+		if rel {
 			for i := range m.Attachments {
 				if m.Attachments[i].Inline {
 					p.attLeaf(hp, &m.Attachments[i])
@@ -181,7 +188,7 @@ func (p *plan) tree(m *transport.Message) error {
 	}
 	for i := range m.Attachments {
 		a := &m.Attachments[i]
-		if !a.Inline || !related {
+		if !a.Inline || !rel {
 			p.attLeaf(mixed, a)
 		}
 	}
@@ -421,7 +428,10 @@ func (p *plan) partHeader(i int) error {
 	if n.multipart {
 		p.boundary(i)
 		h.field("Content-Type")
-		h.token("multipart/" + n.sub + ";")
+		h.token(n.sub)
+		if n.sub == relatedType {
+			h.token(`type="text/html";`) // the root part's type, required by RFC 2387
+		}
 		h.sep(len(`boundary=""`)+n.bnd.end-n.bnd.start, false)
 		h.b = append(h.b, `boundary="`...)
 		h.b = append(h.b, h.b[n.bnd.start:n.bnd.end]...)
