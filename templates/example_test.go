@@ -51,7 +51,7 @@ func ExampleSet_Render() {
 	}
 	fmt.Println(r.Locale)
 	fmt.Println(r.Subject)
-	fmt.Println(r.HTML[strings.Index(r.HTML, "<a"):strings.Index(r.HTML, "</a>")+4])
+	fmt.Println(r.HTML[strings.Index(r.HTML, "<a") : strings.Index(r.HTML, "</a>")+4])
 	fmt.Print(r.Text)
 	// Output:
 	// fr
