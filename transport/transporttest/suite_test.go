@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"mime"
 	"mime/quotedprintable"
 	"net/mail"
@@ -352,5 +353,65 @@ func TestParseRawErrors(t *testing.T) {
 		if _, err := parseRaw([]byte(raw)); err == nil {
 			t.Errorf("%s: parseRaw accepted %q", name, raw)
 		}
+	}
+}
+
+func TestNoPartial(t *testing.T) {
+	notFound := transport.ClassifyReply(&transport.Reply{Code: 550, Enhanced: transport.Enhanced{5, 1, 1}})
+	h := &funcHarness{fault: PermRejectRecipient, err: notFound}
+	if err := checkPartial(t.Context(), &env{h: h, opts: &Options{NoPartial: true}}); err != nil {
+		t.Errorf("a whole-send refusal with the right code fails under NoPartial: %v", err)
+	}
+	h.err = transport.Errorf(transport.Unavailable, true, "busy")
+	if err := checkPartial(t.Context(), &env{h: h, opts: &Options{NoPartial: true}}); err == nil || !strings.Contains(err.Error(), "want NotFound") {
+		t.Errorf("a wrongly classified refusal under NoPartial: %v", err)
+	}
+	h.err = notFound
+	if err := checkPartial(t.Context(), &env{h: h, opts: &Options{}}); err == nil || !strings.Contains(err.Error(), "PartialError") {
+		t.Errorf("a whole-send refusal without NoPartial: %v", err)
+	}
+}
+
+// cachingHarness keeps field-form deliveries; its transport reads each attachment only
+// the first time it sees a Message-ID, the bug SendTwice exists to catch.
+type cachingHarness struct {
+	mu    sync.Mutex
+	ds    []Delivery
+	cache map[string][]transport.Attachment
+}
+
+func (h *cachingHarness) MakeTransport(context.Context) (transport.Transport, error) {
+	return transport.SendFunc(func(ctx context.Context, m *transport.Message) (*transport.Receipt, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		c := m.Clone()
+		if cached, ok := h.cache[m.MessageID]; ok {
+			c.Attachments = cached
+		} else {
+			for i := range c.Attachments {
+				rc, _ := c.Attachments[i].Reader()
+				data, _ := io.ReadAll(rc)
+				rc.Close()
+				c.Attachments[i].Data, c.Attachments[i].Open = data, nil
+			}
+			h.cache[m.MessageID] = c.Attachments
+		}
+		h.ds = append(h.ds, Delivery{Envelope: m.Envelope, Message: c})
+		return &transport.Receipt{Accepted: m.Envelope.To}, nil
+	}), nil
+}
+
+func (h *cachingHarness) Deliveries(context.Context) ([]Delivery, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Delivery(nil), h.ds...), nil
+}
+func (h *cachingHarness) InjectFault(Fault) bool { return false }
+func (h *cachingHarness) Close()                 {}
+
+func TestCatchesCachedAttachments(t *testing.T) {
+	err := checkSendTwice(t.Context(), &env{h: &cachingHarness{cache: map[string][]transport.Attachment{}}, opts: &Options{}})
+	if err == nil || !strings.Contains(err.Error(), "opened 1 time(s)") {
+		t.Errorf("a transport that reads attachments once per Message-ID: %v", err)
 	}
 }
