@@ -17,13 +17,27 @@ type sendInfo struct {
 
 type sendInfoKey struct{}
 
+// infoCtx carries a sendInfo: one allocation instead of a sendInfo plus a
+// context.WithValue. It only adds a value, so the context package treats it like its parent.
+type infoCtx struct {
+	context.Context
+	info sendInfo
+}
+
+func (c *infoCtx) Value(key any) any {
+	if key == (sendInfoKey{}) {
+		return &c.info
+	}
+	return c.Context.Value(key)
+}
+
 // withSendInfo returns the sendInfo already in ctx, or a new one in a derived ctx.
 func withSendInfo(ctx context.Context) (context.Context, *sendInfo) {
 	if si := sendInfoFrom(ctx); si != nil {
 		return ctx, si
 	}
-	si := new(sendInfo)
-	return context.WithValue(ctx, sendInfoKey{}, si), si
+	c := &infoCtx{Context: ctx}
+	return c, &c.info
 }
 
 func sendInfoFrom(ctx context.Context) *sendInfo {

@@ -96,19 +96,65 @@ func (l *limiter) take(ctx context.Context, m *transport.Message) error {
 		return l.reserve(doms)
 	}
 	si := sendInfoFrom(ctx)
-	start := time.Now()
-	defer func() { si.addWait(time.Since(start)) }()
+	now := time.Now()
+	var waited time.Duration
+	defer func() { si.addWait(waited) }()
 	if l.w != nil {
-		if err := l.w.Wait(ctx); err != nil {
-			return waitError(ctx, err)
+		if lim, ok := l.w.(*rate.Limiter); ok {
+			d, err := waitToken(ctx, lim, now)
+			waited += d
+			if err != nil {
+				return err
+			}
+		} else {
+			err := l.w.Wait(ctx)
+			if si != nil {
+				waited = time.Since(now)
+			}
+			if err != nil {
+				return waitError(ctx, err)
+			}
 		}
 	}
-	for _, d := range doms {
-		if err := d.Wait(ctx); err != nil {
-			return waitError(ctx, err)
+	for _, lim := range doms {
+		d, err := waitToken(ctx, lim, now.Add(waited))
+		waited += d
+		if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// waitToken takes one token from lim, waiting for it like (*rate.Limiter).Wait but reading
+// the clock only once (the caller's now) and allocating nothing when a token is there.
+// It returns the time it waited.
+func waitToken(ctx context.Context, lim *rate.Limiter, now time.Time) (time.Duration, error) {
+	if lim.AllowN(now, 1) {
+		return 0, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, transport.FromContext(ctx, nil)
+	}
+	r := lim.ReserveN(now, 1)
+	if !r.OK() {
+		return 0, errNeverGrants()
+	}
+	d := r.DelayFrom(now)
+	if dl, ok := ctx.Deadline(); ok && dl.Sub(now) < d {
+		r.CancelAt(now)
+		return 0, &transport.Error{Code: transport.DeadlineExceeded,
+			Err: fmt.Errorf("middleware.RateLimit: the next token comes in %s, after ctx's deadline", d.Round(time.Millisecond))}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return d, nil
+	case <-ctx.Done():
+		r.Cancel() // gives back the token not yet due
+		return time.Since(now), transport.FromContext(ctx, nil)
+	}
 }
 
 // reserve takes every token the send needs without waiting, or none. A reservation made

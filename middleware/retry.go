@@ -25,8 +25,9 @@ type RetryOptions struct {
 	// MaxAttempts bounds the attempts of one Send, the first one included, whatever the
 	// backoff says; default 4. 1 disables retrying.
 	MaxAttempts int
-	// MaxElapsed bounds the time from the first attempt to the start of the last one: a wait
-	// that would end later is not started and Send returns the last error; default 2m.
+	// MaxElapsed bounds the time spent retrying, from the first failure to the start of the
+	// last attempt: a wait that would end later is not started and Send returns the last
+	// error; default 2m.
 	MaxElapsed time.Duration
 	// MaxRetryAfter caps the delay a server may ask for (transport.RetryAfterOf); default 1m.
 	// The wait before a retry is the larger of the backoff's and the server's.
@@ -124,14 +125,30 @@ type retrier struct {
 var errStop = errors.New("middleware: stop retrying")
 
 func (r *retrier) send(ctx context.Context, m *transport.Message) (*transport.Receipt, error) {
-	s := &retrySend{r: r, ctx: ctx, orig: m, cur: m, info: sendInfoFrom(ctx), start: time.Now()}
-	err := retry.Do(ctx, s, s.attempt)
-	if err != nil && !errors.Is(err, errStop) {
-		// ctx ended before an attempt could start: keep both its error and the last one.
+	if ctx.Err() != nil {
+		return nil, transport.FromContext(ctx, nil)
+	}
+	// The first attempt runs on a stack copy of the state: most sends need nothing more.
+	first := retrySend{r: r, ctx: ctx, orig: m, cur: m, info: sendInfoFrom(ctx)}
+	if out := first.attempt(ctx); out == nil || out == errStop {
+		return first.finish()
+	}
+	// go-retry drives the retries. Its first call replays the attempt above, so it starts
+	// with a wait.
+	s := new(retrySend)
+	*s = first
+	s.replay = true
+	if err := retry.Do(ctx, s, s.attempt); err != nil && !errors.Is(err, errStop) {
+		// ctx ended during a wait: keep both its error and the last attempt's.
 		return s.receipt(), transport.FromContext(ctx, s.err)
 	}
-	if s.err != nil && ctx.Err() != nil && !errors.Is(s.err, ctx.Err()) {
-		return s.receipt(), transport.FromContext(ctx, s.err)
+	return s.finish()
+}
+
+// finish returns the outcome, wrapping ctx's error too when ctx ended during the last attempt.
+func (s *retrySend) finish() (*transport.Receipt, error) {
+	if s.err != nil && s.ctx.Err() != nil && !errors.Is(s.err, s.ctx.Err()) {
+		return s.receipt(), transport.FromContext(s.ctx, s.err)
 	}
 	return s.receipt(), s.err
 }
@@ -145,11 +162,12 @@ type retrySend struct {
 	orig     *transport.Message
 	cur      *transport.Message // orig, or a Clone narrowed to the recipients still due
 	info     *sendInfo
-	start    time.Time
+	start    time.Time     // of the first retry decision; the clock is read only on failure
 	backoff  retry.Backoff // built on the first retry
 	attempts int
 	hint     time.Duration // Retry-After of the last attempt
 	last     error         // the last attempt's own error
+	replay   bool          // the next call to attempt reports the one already made
 
 	merged *transport.Receipt // what all attempts achieved; nil until one reports recipients
 	got    bool               // some attempt returned a Receipt
@@ -165,6 +183,10 @@ func (s *retrySend) receipt() *transport.Receipt {
 
 // attempt sends once and records the outcome in s.
 func (s *retrySend) attempt(ctx context.Context) error {
+	if s.replay {
+		s.replay = false
+		return retry.RetryableError(errStop)
+	}
 	s.attempts++
 	s.info.addAttempt()
 	s.hint = 0
@@ -175,21 +197,30 @@ func (s *retrySend) attempt(ctx context.Context) error {
 		s.got = true
 	}
 
-	var pe *transport.PartialError
-	switch {
-	case err == nil:
-		if first {
-			s.merged, s.err = rcpt, nil
-			return nil
-		}
-		if rcpt == nil {
-			rcpt = &transport.Receipt{MessageID: s.cur.MessageID, Accepted: s.cur.Envelope.To}
-		}
-		s.merge(rcpt)
-		s.err = s.overall()
-		return nil
+	if err == nil {
+		return s.succeeded(rcpt, first)
+	}
+	return s.failed(rcpt, err, first)
+}
 
-	case errors.As(err, &pe):
+// succeeded records an attempt that reached every recipient it was given.
+func (s *retrySend) succeeded(rcpt *transport.Receipt, first bool) error {
+	if first {
+		s.merged, s.err = rcpt, nil
+		return nil
+	}
+	if rcpt == nil {
+		rcpt = &transport.Receipt{MessageID: s.cur.MessageID, Accepted: s.cur.Envelope.To}
+	}
+	s.merge(rcpt)
+	s.err = s.overall()
+	return nil
+}
+
+// failed records a failed attempt and says whether to try again.
+func (s *retrySend) failed(rcpt *transport.Receipt, err error, first bool) error {
+	var pe *transport.PartialError
+	if errors.As(err, &pe) {
 		// Some recipients were refused. Keep the result and retry only the temporary refusals.
 		var r transport.Receipt
 		if rcpt != nil {
@@ -211,26 +242,25 @@ func (s *retrySend) attempt(ctx context.Context) error {
 		s.cur = narrow(s.orig, due)
 		s.hint = transport.RetryAfterOf(err)
 		return retry.RetryableError(errStop)
-
-	default:
-		// The whole attempt failed, for every recipient still due.
-		if first {
-			s.err = err
-		} else {
-			// Earlier attempts reached some recipients: this failure refuses the rest.
-			rej := make([]transport.RecipientError, len(s.cur.Envelope.To))
-			for i, to := range s.cur.Envelope.To {
-				rej[i] = transport.RecipientError{Recipient: to, Err: err}
-			}
-			s.merge(&transport.Receipt{Rejected: rej})
-			s.err = s.overall()
-		}
-		if !s.mayRepeat(err) {
-			return errStop
-		}
-		s.hint = transport.RetryAfterOf(err)
-		return retry.RetryableError(errStop)
 	}
+
+	// The whole attempt failed, for every recipient still due.
+	if first {
+		s.err = err
+	} else {
+		// Earlier attempts reached some recipients: this failure refuses the rest.
+		rej := make([]transport.RecipientError, len(s.cur.Envelope.To))
+		for i, to := range s.cur.Envelope.To {
+			rej[i] = transport.RecipientError{Recipient: to, Err: err}
+		}
+		s.merge(&transport.Receipt{Rejected: rej})
+		s.err = s.overall()
+	}
+	if !s.mayRepeat(err) {
+		return errStop
+	}
+	s.hint = transport.RetryAfterOf(err)
+	return retry.RetryableError(errStop)
 }
 
 // merge folds an attempt's receipt into s.merged, copying the first so the transport's
@@ -297,6 +327,7 @@ func (s *retrySend) Next() (time.Duration, bool) {
 		return 0, true
 	}
 	if s.backoff == nil {
+		s.start = time.Now()
 		s.backoff = s.r.newBackoff()
 		if s.backoff == nil {
 			return 0, true
