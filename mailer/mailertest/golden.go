@@ -2,7 +2,6 @@ package mailertest
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,18 +12,15 @@ import (
 	"github.com/postiemail/postie/smtp/mime"
 )
 
-func init() {
-	// One -update flag serves every golden file in the test binary. A test package that
-	// imports mailertest must not define its own -update; read this one with Updating.
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files (mailertest.AssertGolden) with the current output")
-	}
-}
+// UpdateEnv is the environment variable that makes AssertGolden rewrite golden files:
+// POSTIE_UPDATE_GOLDEN=1 go test ./... . An environment variable rather than a flag, so
+// importing mailertest registers nothing and clashes with no test package's own -update.
+const UpdateEnv = "POSTIE_UPDATE_GOLDEN"
 
-// Updating reports whether the test binary runs with -update.
+// Updating reports whether golden files are being rewritten.
 func Updating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
+	v := os.Getenv(UpdateEnv)
+	return v != "" && v != "0" && v != "false"
 }
 
 // Raw renders s as the RFC 5322 bytes an SMTP server would receive, with smtp/mime.
@@ -70,7 +66,8 @@ func Mask(raw []byte) []byte {
 }
 
 // AssertGolden compares raw, masked with Mask, with testdata/<name>.golden and fails t
-// with the first difference. Run the tests with -update to write the file instead.
+// with the first difference. Run the tests with
+// POSTIE_UPDATE_GOLDEN=1 to write the file instead.
 func AssertGolden(t testing.TB, name string, raw []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name+".golden")
@@ -86,10 +83,10 @@ func AssertGolden(t testing.TB, name string, raw []byte) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("mailertest: golden file %s: %v (run go test with -update to create it)", path, err)
+		t.Fatalf("mailertest: golden file %s: %v (run the tests with "+UpdateEnv+"=1 to create it)", path, err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("mailertest: output differs from %s (run go test -update to accept it)\n%s", path, lineDiff(got, want))
+		t.Errorf("mailertest: output differs from %s (run the tests with "+UpdateEnv+"=1 to accept it)\n%s", path, lineDiff(got, want))
 	}
 }
 

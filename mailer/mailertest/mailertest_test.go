@@ -251,7 +251,7 @@ func TestGolden(t *testing.T) {
 	// A real change fails, naming the line.
 	changed := []byte(strings.Replace(string(raw), "Welcome, Ann", "Welcome, Bob", 1))
 	f := check(func(tb testing.TB) { mailertest.AssertGolden(tb, "welcome", changed) })
-	if !f.failed() || !strings.Contains(f.text(), "Welcome, Bob") || !strings.Contains(f.text(), "-update") {
+	if !f.failed() || !strings.Contains(f.text(), "Welcome, Bob") || !strings.Contains(f.text(), mailertest.UpdateEnv) {
 		t.Errorf("changed output: %s", f.text())
 	}
 	// A missing golden file is fatal and says how to create it.
@@ -260,6 +260,6 @@ func TestGolden(t *testing.T) {
 		t.Errorf("missing golden: fatal %v, %s", f.fatal, f.text())
 	}
 	if _, err := os.Stat(filepath.Join("testdata", "no-such-golden.golden")); err == nil {
-		t.Error("a golden file was created without -update")
+		t.Error("a golden file was created without POSTIE_UPDATE_GOLDEN")
 	}
 }
