@@ -149,6 +149,22 @@ type (
 	RecipientError = transport.RecipientError
 )
 
+// The portable error codes, re-exported from package transport.
+const (
+	OK                 = transport.OK
+	Unknown            = transport.Unknown
+	InvalidArgument    = transport.InvalidArgument
+	NotFound           = transport.NotFound
+	PermissionDenied   = transport.PermissionDenied
+	ResourceExhausted  = transport.ResourceExhausted
+	FailedPrecondition = transport.FailedPrecondition
+	Unavailable        = transport.Unavailable
+	DeadlineExceeded   = transport.DeadlineExceeded
+	Canceled           = transport.Canceled
+	Unimplemented      = transport.Unimplemented
+	Internal           = transport.Internal
+)
+
 // ErrMaybeDelivered marks an error after which the message may have been delivered.
 var ErrMaybeDelivered = transport.ErrMaybeDelivered
 
