@@ -255,6 +255,9 @@ func (c *Client) emitChunk(p []byte, last bool) error {
 		if err := c.flightReplies(); err != nil {
 			return err
 		}
+		if c.t.mailErr != nil && c.broken != nil {
+			return errAbort // closing (421): no BDAT reply comes
+		}
 		err := c.chunkReply(last)
 		if c.t.mailErr != nil || len(c.t.accepted) == 0 {
 			return errAbort

@@ -205,8 +205,14 @@ func (c *Client) setupTLS() error {
 		}
 	}
 	err := c.startTLS()
-	if err != nil && c.cfg.TLS == TLSRequired {
+	switch {
+	case err == nil:
+	case c.cfg.TLS == TLSRequired:
 		c.fail(err)
+	case c.broken == nil:
+		// Opportunistic: the server refused STARTTLS (454) and the session goes on in
+		// cleartext, as asked.
+		return nil
 	}
 	return err
 }
@@ -453,7 +459,7 @@ func (c *Client) handshake() error {
 		case errors.As(err, &rh):
 			temp = false
 		}
-		if cerr := transport.FromContext(c.ctx, err); cerr != nil {
+		if cerr := ctxError(c.ctx, err); cerr != nil {
 			return cerr
 		}
 		return &transport.Error{Code: code, Temporary: temp, Err: fmt.Errorf("smtp: TLS handshake with %s failed; nothing was sent: %w", c.cfg.host, err)}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/postiemail/postie/transport"
 )
@@ -41,10 +42,8 @@ func ioError(ctx context.Context, phase string, err error) error {
 		return err
 	}
 	err = fmt.Errorf("smtp: %s: %w", phase, err)
-	if ctx != nil {
-		if cerr := transport.FromContext(ctx, err); cerr != nil {
-			return cerr
-		}
+	if cerr := ctxError(ctx, err); cerr != nil {
+		return cerr
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -53,14 +52,29 @@ func ioError(ctx context.Context, phase string, err error) error {
 	return &transport.Error{Code: transport.Unavailable, Temporary: true, Err: err}
 }
 
+// ctxError classifies err as ctx's end when ctx ended, or when err is the timeout of a
+// connection deadline set from ctx's deadline that has passed (the conn's timer can fire
+// a moment before ctx's own).
+func ctxError(ctx context.Context, err error) error {
+	if ctx == nil {
+		return nil
+	}
+	if cerr := transport.FromContext(ctx, err); cerr != nil {
+		return cerr
+	}
+	var ne net.Error
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) && errors.As(err, &ne) && ne.Timeout() {
+		return &transport.Error{Code: transport.DeadlineExceeded, Err: errors.Join(context.DeadlineExceeded, err)}
+	}
+	return nil
+}
+
 // maybeDelivered marks err as happening after the message was handed over: the server may
 // have accepted it. The Code is Unknown (or the ctx code) and it is never temporary.
 func maybeDelivered(ctx context.Context, err error) error {
 	err = fmt.Errorf("smtp: connection lost after the end of the message: %w (%w)", transport.ErrMaybeDelivered, err)
-	if ctx != nil {
-		if cerr := transport.FromContext(ctx, err); cerr != nil {
-			return cerr
-		}
+	if cerr := ctxError(ctx, err); cerr != nil {
+		return cerr
 	}
 	return &transport.Error{Code: transport.Unknown, Err: err}
 }

@@ -308,7 +308,7 @@ func (c *Client) flightReplies() error {
 			return err
 		}
 		if c.rr.code/100 != 2 {
-			// The session is in a state we do not know: give it up.
+			// The session is in a state we do not know (or closing, 421): give it up.
 			err := replyError("RSET", c.rr.reply())
 			c.fail(err)
 			return err
@@ -320,18 +320,37 @@ func (c *Client) flightReplies() error {
 	if c.rr.code/100 != 2 {
 		t.mailErr = replyError("MAIL", c.rr.reply())
 		c.needReset = false
+		if c.rr.code == 421 {
+			return nil // the server is closing; no more replies come
+		}
 	}
 	for i := range t.rcpts {
 		if err := c.rcptReply(i); err != nil {
+			if t.mailErr != nil {
+				return nil // the MAIL refusal is the story, whatever happened after
+			}
 			return err
+		}
+		if c.rr.code == 421 {
+			// The server is closing: the transaction is over, with nothing delivered.
+			if n := len(t.refused); n > 0 && t.refused[n-1].Recipient == t.rcpts[i] {
+				t.refused = t.refused[:n-1]
+			}
+			if t.mailErr == nil {
+				t.mailErr = replyError("RCPT", c.rr.reply())
+			}
+			return nil
 		}
 	}
 	if t.mailErr != nil {
 		// The RCPT replies only echo the MAIL failure ("503 need MAIL").
-		t.refused, t.accepted, t.deferred = t.refused[:0], t.accepted[:0], t.deferred[:0]
+		t.refused, t.accepted, t.deferred = nil, nil, nil
 	}
 	if t.dataCmd {
 		if err := c.read("DATA", to.DataInit); err != nil {
+			if t.mailErr != nil {
+				return nil
+			}
 			return err
 		}
 		if c.rr.code == 354 && len(t.accepted) == 0 {

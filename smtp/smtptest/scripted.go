@@ -26,9 +26,10 @@ type Step struct {
 	// Raw is sent as is after Reply: a malformed or oversized reply, a reply without
 	// CRLF, data injected after a STARTTLS reply.
 	Raw []byte
-	// Body reads a message body before replying: after "DATA" (its 354 comes in the step
-	// before) the dot-stuffed lines up to the lone "."; for an Expect of "BDAT *" the
-	// chunk the command announces. Bodies and RawBodies return what was read.
+	// Body reads a message body before replying. With an Expect of "BDAT *" it is the
+	// chunk the command announces; with no Expect it is a DATA body, the dot-stuffed
+	// lines up to the lone "." (script "DATA" answered 354 in the step before).
+	// Bodies and RawBodies return what was read.
 	Body bool
 	// Defer holds this step's reply back until a later step without Defer has been read,
 	// then sends them all in order. A pipelined flight is scripted as deferred steps: a
@@ -37,11 +38,19 @@ type Step struct {
 	Defer bool
 	// StartTLS upgrades the connection to TLS (on a generated certificate) after the reply.
 	StartTLS bool
+	// HandshakeFails, with StartTLS, expects the client to abort the handshake (it does
+	// not trust the certificate): the script ends there, and a handshake that succeeds is
+	// a deviation. On the first step of a NewScriptedTLS script it is about the implicit
+	// handshake that starts the connection.
+	HandshakeFails bool
 	// Hang reads the command and then never answers: the server waits until the client
 	// closes the connection, so only the client's ctx or timeout ends the exchange.
 	Hang bool
 	// Drop closes the connection after the reply (if any).
 	Drop bool
+	// Reached, when set, is closed once the step's command (and body) has been read,
+	// before the reply: a test can wait for the client to be at that point.
+	Reached chan struct{}
 }
 
 // Script is what the server does on one connection.
@@ -73,9 +82,10 @@ type Scripted struct {
 	bodies   [][]byte   // every completed body, unstuffed
 	raw      [][]byte   // every completed DATA body as received (dot-stuffed)
 	done     []bool     // per script: run to its end
+	ended    int        // scripted connections whose handler returned
+	allEnded chan struct{}
 	closed   bool
 	wg       sync.WaitGroup // every goroutine
-	connWG   sync.WaitGroup // connection handlers
 }
 
 // NewScripted starts a server that plays scripts[i] on the i-th connection. It is closed
@@ -103,7 +113,10 @@ func newScripted(t ScriptT, implicit bool, scripts []Script) *Scripted {
 	}
 	s := &Scripted{t: t, ln: ln, scripts: scripts, ca: ca,
 		tlsConf:  &tls.Config{Certificates: []tls.Certificate{ca.leaf}, MinVersion: tls.VersionTLS12},
-		commands: make([][]string, len(scripts)), done: make([]bool, len(scripts))}
+		commands: make([][]string, len(scripts)), done: make([]bool, len(scripts)), allEnded: make(chan struct{})}
+	if len(scripts) == 0 {
+		close(s.allEnded)
+	}
 	if implicit {
 		s.ln = tls.NewListener(ln, s.tlsConf)
 	}
@@ -155,18 +168,10 @@ func (s *Scripted) Err() error {
 	return errors.Join(s.errs...)
 }
 
-// Wait blocks until every connection so far has ended (the client closed it or a script
-// dropped it).
-func (s *Scripted) Wait() {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return
-	}
-	// accept runs until Close; wait for the connection handlers only.
-	s.connWG.Wait()
-}
+// Wait blocks until every script has been played: each scripted connection was made and
+// has ended (the client closed it, or the script dropped it or went wrong). A test that
+// makes fewer connections than there are scripts must not call Wait.
+func (s *Scripted) Wait() { <-s.allEnded }
 
 // Close stops the server, closes its connections and reports every deviation and every
 // script that did not run to its end.
@@ -223,12 +228,16 @@ func (s *Scripted) accept() {
 			continue
 		}
 		s.wg.Add(1)
-		s.connWG.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer s.connWG.Done()
-			defer c.Close()
 			s.serve(n, c)
+			c.Close()
+			s.mu.Lock()
+			s.ended++
+			if s.ended == len(s.scripts) {
+				close(s.allEnded)
+			}
+			s.mu.Unlock()
 		}()
 	}
 }
@@ -246,7 +255,17 @@ type scriptSession struct {
 func (s *Scripted) serve(n int, c net.Conn) {
 	ss := &scriptSession{s: s, n: n, conn: c, r: bufio.NewReaderSize(c, 64<<10)}
 	if tc, ok := c.(*tls.Conn); ok {
-		if err := tc.Handshake(); err != nil {
+		// With implicit TLS, a first step with HandshakeFails expects this one to fail.
+		expectFail := len(s.scripts[n]) > 0 && s.scripts[n][0].HandshakeFails
+		err := tc.Handshake()
+		switch {
+		case expectFail && err == nil:
+			s.errorf("connection %d: the TLS handshake succeeded; the script expected the client to abort it", n)
+			return
+		case expectFail:
+			ss.finish()
+			return
+		case err != nil:
 			s.errorf("connection %d: TLS handshake: %v", n, err)
 			return
 		}
@@ -269,7 +288,8 @@ func (s *Scripted) serve(n int, c net.Conn) {
 
 // step plays one step; false ends the connection as the script says.
 func (ss *scriptSession) step(i int, st Step) (bool, error) {
-	if st.Expect != "" {
+	switch {
+	case st.Expect != "":
 		line, err := ss.readLine()
 		if err != nil {
 			return false, fmt.Errorf("reading the command: %w", err)
@@ -283,6 +303,13 @@ func (ss *scriptSession) step(i int, st Step) (bool, error) {
 				return false, err
 			}
 		}
+	case st.Body:
+		if err := ss.readBody(""); err != nil {
+			return false, err
+		}
+	}
+	if st.Reached != nil {
+		close(st.Reached)
 	}
 	if st.Hang {
 		ss.flushPending()
@@ -304,7 +331,14 @@ func (ss *scriptSession) step(i int, st Step) (bool, error) {
 	}
 	if st.StartTLS {
 		tc := tls.Server(ss.conn, ss.s.tlsConf)
-		if err := tc.Handshake(); err != nil {
+		err := tc.Handshake()
+		switch {
+		case st.HandshakeFails && err == nil:
+			return false, errors.New("the TLS handshake succeeded; the script expected the client to abort it")
+		case st.HandshakeFails:
+			ss.finish()
+			return false, nil
+		case err != nil:
 			return false, fmt.Errorf("TLS handshake: %w", err)
 		}
 		ss.conn = tc
