@@ -35,20 +35,23 @@ func hasCRLF(s ...string) bool {
 	return slices.ContainsFunc(s, func(v string) bool { return strings.ContainsAny(v, "\r\n") })
 }
 
-// FuzzEncodeHeader checks the header encoders: a subject, a display name, an extra field
-// value and a file name must come back exactly, no line may pass 998 characters, and a CR
+// FuzzEncodeHeader checks the header encoders: a subject, a display name, an address, an
+// extra field value and a file name must come back exactly, no line may pass 998 characters, and a CR
 // or LF in any of them must be refused rather than start a new header field.
 func FuzzEncodeHeader(f *testing.F) {
-	f.Add("Hello", "Ann", "value", "a.pdf")
-	f.Add("Grüße aus Köln", "Jörg Müller", "Grüße", "Rechnung März.pdf")
-	f.Add("=?UTF-8?Q?fake?=", `"quoted" \name`, "=?x?=", `"q".txt`)
-	f.Add("a\r\nBcc: victim@example.com", "x\nTo: y@z", "1\r\n2", "a\n.pdf")
-	f.Add(strings.Repeat("x", 1100), strings.Repeat("é", 90), strings.Repeat("v ", 600), strings.Repeat("长", 100))
-	f.Add("  spaced  out  ", " lead", "\ttab", " .dot")
-	f.Fuzz(func(t *testing.T, subject, name, value, filename string) {
+	f.Add("Hello", "Ann", "ann@example.org", "value", "a.pdf")
+	f.Add("Grüße aus Köln", "Jörg Müller", "jörg@müller.example", "Grüße", "Rechnung März.pdf")
+	f.Add("=?UTF-8?Q?fake?=", `"quoted" \name`, `"odd local"@example.org`, "=?x?=", `"q".txt`)
+	f.Add("a\r\nBcc: victim@example.com", "x\nTo: y@z", "a@b\r\nBcc: c@d", "1\r\n2", "a\n.pdf")
+	f.Add(strings.Repeat("x", 1100), strings.Repeat("é", 90), strings.Repeat("l", 200)+"@example.org", strings.Repeat("v ", 600), strings.Repeat("长", 100))
+	f.Add("  spaced  out  ", " lead", "a..b@[192.0.2.1]", "\ttab", " .dot")
+	f.Add("bad \xff utf-8", "\xff\xfe", "\xff@example.org", "\x00\x01", "\xff.bin")
+	f.Add("x", "a,b;c:d<e>f@g[h]i\\j", `a\"b@example.org`, "a  b", "%41;b=c")
+	f.Fuzz(func(t *testing.T, subject, name, addr, value, filename string) {
 		m := base()
 		m.Subject = subject
 		m.From.Name = name
+		m.To[0].Address = addr
 		m.Text = "body"
 		m.Headers = []transport.Field{{Name: "X-Fuzz", Value: value}}
 		m.Attachments = []transport.Attachment{{Filename: filename, ContentType: "application/octet-stream", Data: []byte("data")}}
@@ -56,7 +59,7 @@ func FuzzEncodeHeader(f *testing.F) {
 		if raw == nil {
 			return
 		}
-		if hasCRLF(subject, name, value, filename) {
+		if hasCRLF(subject, name, addr, value, filename) {
 			t.Fatalf("a CR or LF in a header value was accepted:\n%s", headerBlock(raw))
 		}
 		if err := lineError(raw); err != nil {
@@ -84,7 +87,13 @@ func FuzzEncodeHeader(f *testing.F) {
 		if err != nil || len(from) != 1 || from[0].Name != name || from[0].Address != m.From.Address {
 			t.Errorf("From name %q came back as %v (%v) from %q", name, from, err, msg.Header.Get("From"))
 		}
+		// net/mail refuses RFC 5321's "[IPv6:...]" literals (it wants a bare IP).
+		if to, err := msg.Header.AddressList("To"); !strings.Contains(addr, "@[IPv6:") &&
+			(err != nil || len(to) != 1 || to[0].Address != addr || to[0].Name != m.To[0].Name) {
+			t.Errorf("To address %q came back as %v (%v) from %q", addr, to, err, msg.Header.Get("To"))
+		}
 		gv, wv := msg.Header.Get("X-Fuzz"), strings.Trim(value, " \t")
+		err = nil
 		if !printableText(value) {
 			gv, err = dec.DecodeHeader(gv)
 			wv = value

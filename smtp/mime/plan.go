@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/mail"
+	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/postiemail/postie/transport"
 )
@@ -402,6 +404,9 @@ func checkAddr(a *mail.Address) error {
 	if len(s) > 900 {
 		return fmt.Errorf("address is %d characters long", len(s))
 	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("address %q is not valid UTF-8", s)
+	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < ' ' || c == 0x7f {
 			return fmt.Errorf("address %q holds control character %q", s, c)
@@ -409,8 +414,12 @@ func checkAddr(a *mail.Address) error {
 	}
 	domain := s[at+1:]
 	if domain[0] == '[' {
-		if domain[len(domain)-1] != ']' || strings.ContainsAny(domain[1:len(domain)-1], "[]\\ ") {
-			return fmt.Errorf("address %q has a malformed domain literal", s)
+		// An address literal (RFC 5321 4.1.3): an IPv4 address or "IPv6:" and an IPv6 one.
+		lit, ok := strings.CutSuffix(domain[1:], "]")
+		v6, isV6 := strings.CutPrefix(lit, "IPv6:")
+		ip, err := netip.ParseAddr(v6)
+		if !ok || err != nil || ip.Zone() != "" || ip.Is4() == isV6 {
+			return fmt.Errorf("address %q has a malformed address literal: use [192.0.2.1] or [IPv6:2001:db8::1]", s)
 		}
 		return nil
 	}
