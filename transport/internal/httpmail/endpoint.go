@@ -134,11 +134,11 @@ func (e *Endpoint) Post(ctx context.Context, r *Request) (*Response, error) {
 		e.Auth(req.Header)
 	}
 
-	var w writeState
-	req = req.WithContext(httptrace.WithClientTrace(ctx, w.trace()))
-	resp, err := e.doer.Do(req)
+	ctx, w := Trace(ctx)
+	_, w.NetHTTP = e.doer.(*http.Client)
+	resp, err := e.doer.Do(req.WithContext(ctx))
 	if err != nil {
-		return nil, e.noResponse(ctx, err, w.outcome(), r.idempotent())
+		return nil, NoResponse(e.Provider, ctx, err, w, r.idempotent())
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -147,46 +147,49 @@ func (e *Endpoint) Post(ctx context.Context, r *Request) (*Response, error) {
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 
-// write outcomes of one request, as seen through httptrace.
-const (
-	unknown    int32 = iota // no trace event: a Doer that is not an *http.Client underneath
-	notWritten              // a connection was sought but the request never fully left
-	written                 // the request was written in full
-)
+// Written records, through httptrace, whether a request left for the server.
+type Written struct {
+	// NetHTTP says the client is known to send through net/http (an *http.Client, the AWS
+	// SDK's default), so that no trace event at all means no connection was sought.
+	NetHTTP bool
 
-type writeState struct {
-	sought atomic.Bool
-	wrote  atomic.Bool
+	sought atomic.Bool // a connection was asked for
+	wrote  atomic.Bool // the request was written in full
 }
 
-func (w *writeState) trace() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
+// Trace returns ctx with an httptrace.ClientTrace (composed with any already there) that
+// reports to the returned Written. Requests made with the ctx through net/http, directly
+// or inside an SDK, are tracked.
+func Trace(ctx context.Context) (context.Context, *Written) {
+	w := new(Written)
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GetConn: func(string) { w.sought.Store(true) },
 		WroteRequest: func(i httptrace.WroteRequestInfo) {
 			if i.Err == nil {
 				w.wrote.Store(true)
 			}
 		},
-	}
+	}), w
 }
 
-func (w *writeState) outcome() int32 {
-	switch {
-	case w.wrote.Load():
-		return written
-	case w.sought.Load():
-		return notWritten
-	}
-	return unknown
-}
+// NotSent reports that the request never fully left, so the provider cannot have acted
+// on it: a connection was sought but the request not written, or, for a NetHTTP client,
+// no connection was even sought. Without any trace event from a client that may not use
+// net/http it is false: nothing is known.
+func (w *Written) NotSent() bool { return !w.wrote.Load() && (w.sought.Load() || w.NetHTTP) }
 
-func (e *Endpoint) noResponse(ctx context.Context, err error, state int32, idempotent bool) error {
+// Sought reports whether a connection was asked for.
+func (w *Written) Sought() bool { return w.sought.Load() }
+
+// NoResponse classifies err, the failure of a request that got no response (see Post).
+func NoResponse(provider string, ctx context.Context, err error, w *Written, idempotent bool) error {
 	// Without a trace we cannot tell whether the provider got the request: assume it did.
-	maybe := state != notWritten && !idempotent
+	notSent := w.NotSent()
+	maybe := !notSent && !idempotent
 	if ctx.Err() != nil {
-		cause := fmt.Errorf("%s: %w", e.Provider, err)
+		cause := fmt.Errorf("%s: %w", provider, err)
 		if maybe {
-			cause = fmt.Errorf("%s: request sent, no answer before ctx ended: %w: %w", e.Provider, transport.ErrMaybeDelivered, err)
+			cause = fmt.Errorf("%s: request sent, no answer before ctx ended: %w: %w", provider, transport.ErrMaybeDelivered, err)
 		}
 		return transport.FromContext(ctx, cause)
 	}
@@ -195,12 +198,12 @@ func (e *Endpoint) noResponse(ctx context.Context, err error, state int32, idemp
 		code = transport.DeadlineExceeded
 	}
 	switch {
-	case state == notWritten:
-		return &transport.Error{Code: code, Temporary: true, Err: fmt.Errorf("%s: request not sent: %w", e.Provider, err)}
+	case notSent:
+		return &transport.Error{Code: code, Temporary: true, Err: fmt.Errorf("%s: request not sent: %w", provider, err)}
 	case idempotent:
-		return &transport.Error{Code: code, Temporary: true, Err: fmt.Errorf("%s: no answer (the Idempotency-Key makes a retry safe): %w", e.Provider, err)}
+		return &transport.Error{Code: code, Temporary: true, Err: fmt.Errorf("%s: no answer (the Idempotency-Key makes a retry safe): %w", provider, err)}
 	}
-	return &transport.Error{Code: transport.Unknown, Err: fmt.Errorf("%s: request sent, no answer: %w: %w", e.Provider, transport.ErrMaybeDelivered, err)}
+	return &transport.Error{Code: transport.Unknown, Err: fmt.Errorf("%s: request sent, no answer: %w: %w", provider, transport.ErrMaybeDelivered, err)}
 }
 
 func isTimeout(err error) bool {
