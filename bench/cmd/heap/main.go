@@ -19,7 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net/smtp"
+	netsmtp "net/smtp"
 	"os"
 	"os/exec"
 	"runtime"
@@ -29,8 +29,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	gosmtp "github.com/emersion/go-smtp"
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/postiemail/postie/mailer"
+	"github.com/postiemail/postie/smtp"
+
 	"github.com/postiemail/postie/bench/internal/fixture"
 	"github.com/postiemail/postie/bench/internal/libs"
+	"github.com/postiemail/postie/bench/internal/sinkproc"
 	"github.com/postiemail/postie/bench/internal/stdmime"
 )
 
@@ -88,7 +95,8 @@ func main() {
 	size := flag.Int64("size", 100<<20, "attachment size in bytes")
 	gogc := flag.Int("gogc", 10, "GOGC of the measuring process")
 	out := flag.String("out", "heap.json", "where the parent writes the results")
-	send := flag.String("send", "", "also send through each library's SMTP client to this sink address (host:port, cleartext)")
+	sinkBin := flag.String("sink", "", "path of the sink binary: also send through each library's SMTP client to it")
+	send := flag.String("addr", "", "internal: the sink address of a send child")
 	mode := flag.String("mode", "write", "internal: write or send")
 	flag.Parse()
 
@@ -102,7 +110,13 @@ func main() {
 		list = strings.Split(*lib, ",")
 	}
 	modes := []string{"write"}
-	if *send != "" {
+	if *sinkBin != "" {
+		sp, err := sinkproc.Start(*sinkBin, 0, false)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer sp.Stop()
+		*send = sp.Target.SMTP
 		modes = append(modes, "send")
 	}
 	var results []Result
@@ -111,7 +125,7 @@ func main() {
 			if m == "send" && senders[l] == nil {
 				continue
 			}
-			args := []string{"-child", "-lib", l, "-mode", m, "-size", fmt.Sprint(*size), "-gogc", fmt.Sprint(*gogc), "-send", *send}
+			args := []string{"-child", "-lib", l, "-mode", m, "-size", fmt.Sprint(*size), "-gogc", fmt.Sprint(*gogc), "-addr", *send}
 			cmd := exec.Command(os.Args[0], args...)
 			cmd.Stderr = os.Stderr
 			b, err := cmd.Output()
@@ -165,7 +179,23 @@ func measure(lib, mode string, size int64, gogc int, sinkAddr string) Result {
 			r.Error = "no sender"
 			return r
 		}
-		run = func() (int64, error) { return 0, s(context.Background(), sinkAddr, &f, size) }
+		run = func() (int64, error) {
+			m0, b0, err := sinkproc.Stats(sinkAddr)
+			if err != nil {
+				return 0, err
+			}
+			if err := s(context.Background(), sinkAddr, &f, size); err != nil {
+				return 0, err
+			}
+			m1, b1, err := sinkproc.Stats(sinkAddr)
+			if err != nil {
+				return 0, err
+			}
+			if m1-m0 != 1 {
+				return 0, fmt.Errorf("the sink counted %d messages, want 1", m1-m0)
+			}
+			return b1 - b0, nil
+		}
 	}
 
 	debug.SetGCPercent(gogc)
@@ -229,10 +259,61 @@ func vmHWM() int64 {
 	return 0
 }
 
-// senders deliver the attachment message through each library's SMTP client.
+// senders deliver the attachment message through each library's SMTP client, cleartext.
 var senders = map[string]func(ctx context.Context, addr string, f *fixture.Fixture, size int64) error{
+	"postie": func(ctx context.Context, addr string, f *fixture.Fixture, size int64) error {
+		tr, err := smtp.New(addr, libs.PostieOptions(&libs.Target{SMTP: addr}, 1))
+		if err != nil {
+			return err
+		}
+		c := mailer.New(tr, nil)
+		defer c.Close()
+		_, err = c.Send(ctx, libs.PostieMessage(f, func() (io.ReadCloser, error) { return fixture.NewGenerator(size), nil }, size))
+		return err
+	},
+	"jw": func(_ context.Context, addr string, f *fixture.Fixture, _ int64) error {
+		return libs.JWEmail(f).Send(addr, nil)
+	},
+	"gomail": func(ctx context.Context, addr string, f *fixture.Fixture, size int64) error {
+		t := &libs.Target{SMTP: addr}
+		c, err := gomail.NewClient(t.Host(), gomail.WithPort(t.Port()), gomail.WithTLSPolicy(gomail.NoTLS))
+		if err != nil {
+			return err
+		}
+		m, err := libs.GoMailMsg(f, fixture.NewGenerator(size))
+		if err != nil {
+			return err
+		}
+		return c.DialAndSendWithContext(ctx, m)
+	},
+	"gomessage": func(_ context.Context, addr string, f *fixture.Fixture, size int64) error {
+		c, err := gosmtp.Dial(addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.Mail(f.From.Address, nil); err != nil {
+			return err
+		}
+		for _, r := range f.Rcpts() {
+			if err := c.Rcpt(r, nil); err != nil {
+				return err
+			}
+		}
+		w, err := c.Data()
+		if err != nil {
+			return err
+		}
+		if err := libs.GoMessageWrite(w, f, time.Now(), "id@shop.example", fixture.NewGenerator(size)); err != nil {
+			return err
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+		return c.Quit()
+	},
 	"stdlib": func(_ context.Context, addr string, f *fixture.Fixture, size int64) error {
-		c, err := smtp.Dial(addr)
+		c, err := netsmtp.Dial(addr)
 		if err != nil {
 			return err
 		}

@@ -8,26 +8,23 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"net"
 	"os"
-	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/postiemail/postie/bench/internal/certs"
 	"github.com/postiemail/postie/bench/internal/fixture"
 	"github.com/postiemail/postie/bench/internal/libs"
+	"github.com/postiemail/postie/bench/internal/sinkproc"
 )
 
 // Cell is one (scenario, driver) pair.
@@ -48,15 +45,17 @@ type Cell struct {
 
 // Output is the file cmd/report reads.
 type Output struct {
-	Started   time.Time         `json:"started"`
-	GoVersion string            `json:"go_version"`
-	CPUs      int               `json:"cpus"`
-	Reps      int               `json:"reps"`
-	Target    string            `json:"target"`
-	Drivers   []DriverInfo      `json:"drivers"`
-	Cells     []*Cell           `json:"cells"`
-	Notes     map[string]string `json:"notes,omitempty"`
-	Elapsed   float64           `json:"elapsed_seconds"`
+	Started   time.Time    `json:"started"`
+	GoVersion string       `json:"go_version"`
+	CPUs      int          `json:"cpus"`
+	Reps      int          `json:"reps"`
+	Target    string       `json:"target"`
+	Drivers   []DriverInfo `json:"drivers"`
+	Cells     []*Cell      `json:"cells"`
+	// LoadAvg holds the 1-minute load average of the machine at the start and after
+	// every repetition: how busy the shared machine was.
+	LoadAvg []float64 `json:"load_avg"`
+	Elapsed float64   `json:"elapsed_seconds"`
 }
 
 // DriverInfo names a column.
@@ -66,29 +65,34 @@ type DriverInfo struct {
 	Ceiling bool   `json:"ceiling"`
 }
 
-type sinkProc struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	target libs.Target
-}
-
 func main() {
 	sinkBin := flag.String("sink", "", "path of the sink binary (go build ./cmd/sink)")
 	out := flag.String("out", "load.json", "where to write the results")
-	reps := flag.Int("reps", 5, "repetitions per cell")
-	target := flag.Duration("target", 250*time.Millisecond, "wall time one repetition should take")
+	reps := flag.Int("reps", 7, "repetitions per cell")
+	target := flag.Duration("target", 200*time.Millisecond, "wall time one repetition should take")
 	maxN := flag.Int("maxn", 500000, "upper bound of N")
 	only := flag.String("libs", "", "comma-separated driver names (default all)")
 	kinds := flag.String("kinds", "small,multi,attach", "message kinds")
 	rtts := flag.String("rtts", "0,1ms", "sink reply delays")
 	workers := flag.String("workers", "1,8", "worker counts")
 	tlsModes := flag.String("tls", "off,on", "cleartext (off) and/or STARTTLS+AUTH (on)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of this process (the clients, not the sinks) to this file")
 	flag.Parse()
 	if *sinkBin == "" {
 		log.Fatal("load: -sink is required: go build -o sink ./cmd/sink")
 	}
 	log.SetFlags(log.Ltime)
 	begin := time.Now()
+	if *cpuprofile != "" {
+		pf, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	drivers := libs.All()
 	if *only != "" {
@@ -97,26 +101,26 @@ func main() {
 	}
 
 	rttList := parseDurations(*rtts)
-	sinks := map[string]*sinkProc{}
+	sinks := map[string]*sinkproc.Proc{}
 	for _, r := range rttList {
 		for _, mode := range strings.Split(*tlsModes, ",") {
-			sp, err := startSink(*sinkBin, r, mode == "on")
+			sp, err := sinkproc.Start(*sinkBin, r, mode == "on")
 			if err != nil {
 				log.Fatal(err)
 			}
 			sinks[sinkKey(r, mode == "on")] = sp
-			defer sp.stop()
+			defer sp.Stop()
 		}
 	}
 
-	res := &Output{Started: begin, GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Reps: *reps, Target: target.String()}
+	res := &Output{Started: begin, GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Reps: *reps, Target: target.String(), LoadAvg: []float64{loadAvg()}}
 	for _, d := range drivers {
 		res.Drivers = append(res.Drivers, DriverInfo{d.Name, d.Label, d.Ceiling})
 	}
 	type job struct {
 		cell *Cell
 		drv  *libs.Driver
-		sp   *sinkProc
+		sp   *sinkproc.Proc
 		fx   *fixture.Fixture
 	}
 	var jobs []*job
@@ -137,7 +141,7 @@ func main() {
 
 	// Size N for every cell.
 	for _, j := range jobs {
-		n, err := calibrate(j.drv, &j.sp.target, j.fx, j.cell.Workers, *target, *maxN)
+		n, err := calibrate(j.drv, &j.sp.Target, j.fx, j.cell.Workers, *target, *maxN)
 		if err != nil {
 			j.cell.Error = err.Error()
 			log.Printf("%s: %v", label(j.cell), err)
@@ -147,12 +151,17 @@ func main() {
 	}
 	log.Printf("calibrated %d cells in %v", len(jobs), time.Since(begin).Round(time.Second))
 
+	nd := len(drivers)
 	for rep := range *reps {
-		for _, j := range jobs {
+		for i := range jobs {
+			// Rotate the drivers' order within each row from one repetition to the next, so
+			// that no library always runs right after a change of sink or message.
+			row, col := i/nd, (i%nd+rep)%nd
+			j := jobs[row*nd+col]
 			if j.cell.Error != "" {
 				continue
 			}
-			r, err := run(j.drv, &j.sp.target, j.fx, j.cell.Workers, j.cell.N)
+			r, err := run(j.drv, &j.sp.Target, j.fx, j.cell.Workers, j.cell.N)
 			if err != nil {
 				j.cell.Error = err.Error()
 				log.Printf("%s: %v", label(j.cell), err)
@@ -162,7 +171,8 @@ func main() {
 			j.cell.MsgsPerSec = append(j.cell.MsgsPerSec, float64(j.cell.N)/r.dur.Seconds())
 			j.cell.WireBytes = r.wireBytes
 		}
-		log.Printf("repetition %d/%d done at %v", rep+1, *reps, time.Since(begin).Round(time.Second))
+		res.LoadAvg = append(res.LoadAvg, loadAvg())
+		log.Printf("repetition %d/%d done at %v (load average %.1f)", rep+1, *reps, time.Since(begin).Round(time.Second), res.LoadAvg[len(res.LoadAvg)-1])
 	}
 	res.Elapsed = time.Since(begin).Seconds()
 	b, err := json.MarshalIndent(res, "", "  ")
@@ -172,6 +182,17 @@ func main() {
 	if err := os.WriteFile(*out, b, 0o644); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// loadAvg returns the 1-minute load average, or 0 where /proc/loadavg is missing.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var v float64
+	fmt.Sscan(string(b), &v)
+	return v
 }
 
 func label(c *Cell) string {
@@ -212,71 +233,8 @@ func parseInts(s string) []int {
 	return out
 }
 
-// startSink runs the sink binary and reads its address line.
-func startSink(bin string, rtt time.Duration, useTLS bool) (*sinkProc, error) {
-	cmd := exec.Command(bin, "-rtt", rtt.String(), fmt.Sprintf("-tls=%v", useTLS))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
-	if err != nil {
-		return nil, fmt.Errorf("sink: %w", err)
-	}
-	var info struct{ SMTP, Discard, Cert string }
-	if err := json.Unmarshal(line, &info); err != nil {
-		return nil, fmt.Errorf("sink said %q: %w", line, err)
-	}
-	sp := &sinkProc{cmd: cmd, stdin: stdin, target: libs.Target{SMTP: info.SMTP, Discard: info.Discard}}
-	if useTLS {
-		cfg, err := certs.ClientConfig([]byte(info.Cert))
-		if err != nil {
-			return nil, err
-		}
-		sp.target.TLS = cfg
-	}
-	return sp, nil
-}
-
-func (sp *sinkProc) stop() {
-	sp.stdin.Close()
-	sp.cmd.Wait()
-}
-
-// sinkStats asks the sink for its counters with the XSTATS verb.
-func sinkStats(addr string) (msgs, bytes int64, err error) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	if _, err := br.ReadString('\n'); err != nil {
-		return 0, 0, err
-	}
-	fmt.Fprintf(c, "XSTATS\r\n")
-	l, err := br.ReadString('\n')
-	if err != nil {
-		return 0, 0, err
-	}
-	var conns int64
-	if _, err := fmt.Sscanf(l, "250 messages=%d bytes=%d conns=%d", &msgs, &bytes, &conns); err != nil {
-		return 0, 0, fmt.Errorf("XSTATS answered %q", l)
-	}
-	fmt.Fprintf(c, "QUIT\r\n")
-	return msgs, bytes, nil
-}
-
-// calibrate finds N so that a repetition takes about target: it doubles a pilot run from
-// 4 messages per worker until the pilot takes 50 ms, then scales.
+// calibrate finds N so that a repetition takes about target: it quadruples a pilot run
+// from 4 messages per worker until the pilot takes 30 ms, then scales.
 func calibrate(d *libs.Driver, t *libs.Target, fx *fixture.Fixture, workers int, target time.Duration, maxN int) (int, error) {
 	n := 4 * workers
 	for {
@@ -284,7 +242,7 @@ func calibrate(d *libs.Driver, t *libs.Target, fx *fixture.Fixture, workers int,
 		if err != nil {
 			return 0, err
 		}
-		if r.dur >= 50*time.Millisecond || n >= maxN {
+		if r.dur >= 30*time.Millisecond || n >= maxN {
 			est := int(float64(n) * target.Seconds() / r.dur.Seconds())
 			return max(4*workers, min(est, maxN)), nil
 		}
@@ -326,7 +284,7 @@ func run(d *libs.Driver, t *libs.Target, fx *fixture.Fixture, workers, n int) (r
 		closeAll(ws)
 		return result{}, err
 	}
-	m0, b0, err := sinkStats(t.SMTP)
+	m0, b0, err := sinkproc.Stats(t.SMTP)
 	if err != nil {
 		closeAll(ws)
 		return result{}, err
@@ -353,7 +311,7 @@ func run(d *libs.Driver, t *libs.Target, fx *fixture.Fixture, workers, n int) (r
 		body, _ := libs.RawBytes(fx)
 		return result{dur: dur, wireBytes: float64(len(body))}, nil
 	}
-	m1, b1, err := sinkStats(t.SMTP)
+	m1, b1, err := sinkproc.Stats(t.SMTP)
 	if err != nil {
 		return result{}, err
 	}

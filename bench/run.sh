@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every benchmark of bench/ and writes RESULTS.md (and the raw data in results/).
+# Takes about 10 minutes on 2 cores. Options are passed to cmd/load, e.g.
+#   ./run.sh -reps 3 -kinds small        (a quicker, partial run)
+set -euo pipefail
+# The bench module follows the root module through its replace directive; let the go
+# command refresh go.mod/go.sum when the root gains a dependency.
+export GOFLAGS=-mod=mod
+cd "$(dirname "$0")"
+start=$(date +%s)
+
+mkdir -p bin results
+go build -o bin/sink ./cmd/sink
+go build -o bin/load ./cmd/load
+go build -o bin/heap ./cmd/heap
+go build -o bin/report ./cmd/report
+
+echo "== MIME-only benchmarks"
+go test -run '^$' -bench BenchmarkMIME -benchmem -count 5 -benchtime 200ms ./mimebench | tee results/mime.txt
+
+echo "== peak heap, 100 MiB attachment"
+bin/heap -sink bin/sink -out results/heap.json
+
+echo "== throughput through the sink"
+bin/load -sink bin/sink -out results/load.json "$@"
+
+elapsed=$(( $(date +%s) - start ))
+bin/report -load results/load.json -heap results/heap.json -mime results/mime.txt \
+	-total "$((elapsed / 60)) min $((elapsed % 60)) s" -out RESULTS.md
+echo "== wrote RESULTS.md in ${elapsed}s"
