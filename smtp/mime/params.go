@@ -1,6 +1,7 @@
 package mime
 
 import (
+	"errors"
 	stdmime "mime"
 	"slices"
 	"strings"
@@ -191,6 +192,9 @@ func parseMediaType(v string) (string, []param, error) {
 	mt, ps, err := stdmime.ParseMediaType(v)
 	if err != nil {
 		return "", nil, err
+	}
+	if typ, sub, ok := strings.Cut(mt, "/"); !ok || typ == "" || sub == "" {
+		return "", nil, errors.New("no type/subtype")
 	}
 	out := make([]param, 0, len(ps)+2)
 	for k, v := range ps {

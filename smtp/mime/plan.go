@@ -194,7 +194,19 @@ func (p *plan) tree(m *transport.Message) error {
 			p.attLeaf(mixed, a)
 		}
 	}
+	// A single-part body gets a final CRLF when it lacks one; that would change data
+	// that is not text, so such data goes base64 instead.
+	if root := &p.nodes[0]; root.kind != srcText && root.enc == cte7bit && !root.endsNL && len(root.data)+len(attData(root.att)) > 0 {
+		root.enc = cteBase64
+	}
 	return nil
+}
+
+func attData(a *transport.Attachment) []byte {
+	if a == nil {
+		return nil
+	}
+	return a.Data
 }
 
 func (p *plan) textLeaf(parent int, s string) int {
