@@ -267,7 +267,7 @@ func newSpanObserver(ctx context.Context, tr trace.Tracer, send trace.Span) *tra
 	return &transport.Observer{
 		Phase: func(phase string) func(error) {
 			name, known := phaseSpanNames[phase]
-			opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+			opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
 			if !known {
 				name = "mail.phase"
 				opts = append(opts, trace.WithAttributes(attribute.String(AttrPhase, phase)))

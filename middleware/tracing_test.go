@@ -286,8 +286,8 @@ func TestTracingPhaseSpansAndServer(t *testing.T) {
 	send := tel.span(t, middleware.SpanSend)
 	for _, name := range []string{"mail.dial", "mail.tls", "mail.auth", "mail.envelope", "mail.body"} {
 		ps := tel.span(t, name)
-		if ps.Parent.SpanID() != send.SpanContext.SpanID() {
-			t.Errorf("%s is not a child of %s", name, middleware.SpanSend)
+		if ps.Parent.SpanID() != send.SpanContext.SpanID() || ps.SpanKind != trace.SpanKindInternal {
+			t.Errorf("%s: parent %v kind %v, want an internal child of %s", name, ps.Parent.SpanID(), ps.SpanKind, middleware.SpanSend)
 		}
 	}
 	if v, _ := attrOf(send.Attributes, middleware.AttrServerAddr); v.AsString() != "mx.example.net" {
