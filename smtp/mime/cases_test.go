@@ -117,9 +117,8 @@ func structures() []structCase {
 		{"full", mk(func(m *transport.Message) {
 			m.Text, m.HTML = textBody, htmlBody
 			m.Alternatives = []transport.Alternative{calendar()}
-			opens := 0
 			big := transport.Attachment{Filename: "data.bin", ContentType: "application/octet-stream",
-				Open: opener(pseudo(6000, 3), &opens), Size: 6000}
+				Open: opener(pseudo(6000, 3), nil), Size: 6000}
 			notes := transport.Attachment{Filename: "notes.txt", ContentType: "text/plain; charset=utf-8", Data: []byte("plain notes\r\nsecond line\r\n")}
 			m.Attachments = []transport.Attachment{invoice(), logo(), big, notes}
 		}), "mixed(alternative(text/plain,related(text/html,image/png),text/calendar),application/pdf,application/octet-stream,text/plain)"},

@@ -12,6 +12,22 @@
 // it). Every line ends in CRLF and none is longer than 998 characters. Attachments stream
 // from their Open func through a bulk base64 encoder, so memory stays constant whatever
 // their size. Dot-stuffing is left to the SMTP layer.
+//
+// Headers come in a fixed order: DKIM-Signature fields first (a signer adds them), then
+// From, Sender, To, Cc, Reply-To, Subject, Date, Message-ID, MIME-Version, the extra
+// Headers in their order, and the body's Content-* fields. Bcc is never written. Values
+// are folded at single spaces to lines of at most 78 characters (a longer unbreakable
+// run gets a longer line, never over 998), so unfolding gives back the value exactly; a DKIM signer should use relaxed header canonicalization, which does
+// not depend on where a field was folded. The subject, display names and extra values that
+// are not printable ASCII become RFC 2047 encoded words (Q for mostly-Latin text, B
+// otherwise, each at most 75 characters); display names are quoted when they need it; file
+// names that are not short printable ASCII get an ASCII fallback filename= and the exact
+// name as RFC 2231 filename*=, split into continuations when long.
+//
+// Each part's transfer encoding follows its content: 7bit for ASCII text with lines of at
+// most 998 characters; 8bit for other UTF-8 text when Options.Allow8Bit is set;
+// quoted-printable for other text; base64 for attachments, except in-memory text attachments that
+// are already canonical 7bit (their bytes go out unchanged either way).
 package mime
 
 import (

@@ -63,8 +63,9 @@ func (h *hb) param(p param, more bool) {
 	}
 }
 
-// param2231 appends the RFC 2231 extended form (key*=, charset UTF-8, percent-encoded), split into key*0*=, key*1*=, ... segments
-// of whole characters when one line cannot hold it (RFC 2231 3, 4).
+// param2231 appends the RFC 2231 extended form (key*=, charset UTF-8, percent-encoded),
+// split into key*0*=, key*1*=, ... segments of whole characters when one line cannot
+// hold it (RFC 2231 sections 3 and 4).
 func (h *hb) param2231(key, value string, more bool) {
 	const charset = "UTF-8''"
 	// Room for one segment's value: " key*NN*=" + value + ";" within foldLimit.

@@ -3,6 +3,7 @@ package mime_test
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"runtime"
 	"testing"
@@ -228,4 +229,35 @@ func BenchmarkWrite100MiB(b *testing.B) {
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(allocated)/(1<<20), "alloc-MiB")
+}
+
+// TestConcurrentWrites renders messages from many goroutines at once: pooled buffers must
+// never leak one message's bytes into another's (gomail#200).
+func TestConcurrentWrites(t *testing.T) {
+	cases := structures()
+	want := make([][]byte, len(cases))
+	for i, c := range cases {
+		want[i] = render(t, c.m, nil)
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			var err error
+			for k := range 40 {
+				i := (g + k) % len(cases)
+				var b bytes.Buffer
+				if werr := mime.Write(&b, cases[i].m, nil); werr != nil {
+					err = werr
+				} else if !bytes.Equal(b.Bytes(), want[i]) {
+					err = fmt.Errorf("%s: concurrent render differs", cases[i].name)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }

@@ -30,7 +30,7 @@ type node struct {
 	hdr         span
 	bnd         span // boundary (multipart)
 
-	sub     string // multipart subtype
+	sub     string // multipart: its type, "multipart/mixed;" and so on
 	kind    srcKind
 	enc     cte
 	html    bool                   // the HTML body
@@ -55,6 +55,9 @@ type plan struct {
 func (p *plan) reset() {
 	clear(p.nodes)
 	p.nodes = p.nodes[:0]
+	if cap(p.nodes) > 1024 {
+		p.nodes = nil
+	}
 	p.h = hb{b: p.h.b[:0]}
 	if cap(p.h.b) > 64<<10 {
 		p.h.b = nil
@@ -114,8 +117,9 @@ func (p *plan) build(m *transport.Message, opts *Options) error {
 	return nil
 }
 
-// tree builds mixed( alternative( text, related( html, inline... ), alternatives... ), attachments... ),
-// leaving out every level that would have a single child.
+// tree builds mixed( alternative( text, related( html, inline... ), alternatives... ), attachments... ).
+// alternative appears only with two bodies or more, related only with HTML and inline
+// parts, mixed only with attachments (inline parts without HTML count as attachments).
 func (p *plan) tree(m *transport.Message) error {
 	inline, regular := 0, 0
 	for i := range m.Attachments {
