@@ -211,6 +211,7 @@ func (s *retrySend) succeeded(rcpt *transport.Receipt, first bool) error {
 	}
 	if rcpt == nil {
 		rcpt = &transport.Receipt{MessageID: s.cur.MessageID, Accepted: s.cur.Envelope.To}
+		s.got = true
 	}
 	s.merge(rcpt)
 	s.err = s.overall()
