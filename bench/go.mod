@@ -11,6 +11,7 @@ require (
 	github.com/jordan-wright/email v4.0.1-0.20210109023952-943e75fe5223+incompatible
 	github.com/postiemail/postie v0.0.0-00010101000000-000000000000
 	github.com/wneessen/go-mail v0.8.1
+	go.uber.org/goleak v1.3.0
 )
 
 require (
