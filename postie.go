@@ -8,13 +8,18 @@ package postie
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/google/wire"
+	"golang.org/x/time/rate"
 
 	"github.com/postiemail/postie/mailer"
+	"github.com/postiemail/postie/middleware"
 	"github.com/postiemail/postie/transport"
 
-	// Register the reference transports' URL schemes (mem://, file://).
+	// Register the URL schemes of the SMTP engine and the reference transports
+	// (smtp://, smtps://, mem://, file://). Provider packages register theirs when imported.
+	_ "github.com/postiemail/postie/smtp"
 	_ "github.com/postiemail/postie/transport/filemail"
 	_ "github.com/postiemail/postie/transport/memmail"
 )
@@ -27,6 +32,36 @@ type Config struct {
 	URL string
 	// Mailer configures the Client (clock, Message-ID generator); nil means defaults.
 	Mailer *mailer.Options
+
+	// Tracing configures spans and metrics (the outermost middleware); nil means the
+	// OpenTelemetry globals, with mail.transport set to the URL's scheme.
+	Tracing *middleware.TracingOptions
+	// Logging, when set, writes one slog record per logical send.
+	Logging *middleware.LoggingOptions
+	// Retry configures retries of temporary failures; nil means the defaults
+	// (4 attempts, exponential backoff with jitter). NoRetry turns retrying off.
+	Retry   *middleware.RetryOptions
+	NoRetry bool
+	// RateLimit sets a token bucket inside Retry, so every attempt spends a token.
+	RateLimit RateLimitConfig
+
+	// Staging safety, applied inside Retry: RedirectTo sends every message to one address
+	// instead of its recipients; AllowList drops recipients outside the listed addresses and
+	// domains. Both keep the original recipients in a header.
+	RedirectTo string
+	AllowList  []string
+	// DKIM, when set, signs every message (innermost, so each attempt sends the same bytes).
+	DKIM *middleware.DKIMOptions
+}
+
+// RateLimitConfig configures the transport-wide token bucket.
+type RateLimitConfig struct {
+	// PerSecond is the sustained send rate; 0 means no transport-wide limit.
+	PerSecond float64
+	// Burst is the bucket size; default 1.
+	Burst int
+	// Options adds per-domain buckets and fail-fast; nil means neither.
+	Options *middleware.RateLimitOptions
 }
 
 // Stack is the middleware chain applied around the base transport, outermost first.
@@ -56,9 +91,49 @@ func ProvideBaseTransport(ctx context.Context, cfg Config) (BaseTransport, func(
 	return BaseTransport{t}, func() { _ = t.Close() }, nil
 }
 
-// ProvideStack builds the middleware chain from cfg.
+// ProvideStack builds the middleware chain from cfg, outermost first: Tracing, Logging,
+// Retry, RateLimit, then the staging rewrites and DKIM signing.
 func ProvideStack(cfg Config) Stack {
-	return Stack{}
+	tracing := middleware.TracingOptions{}
+	if cfg.Tracing != nil {
+		tracing = *cfg.Tracing
+	}
+	if tracing.Transport == "" {
+		tracing.Transport = schemeOf(cfg.URL)
+	}
+	s := Stack{middleware.Tracing(&tracing)}
+	if cfg.Logging != nil {
+		s = append(s, middleware.Logging(cfg.Logging))
+	}
+	if !cfg.NoRetry {
+		s = append(s, middleware.Retry(cfg.Retry))
+	}
+	if rl := cfg.RateLimit; rl.PerSecond > 0 || rl.Options != nil {
+		var w middleware.Waiter
+		if rl.PerSecond > 0 {
+			w = rate.NewLimiter(rate.Limit(rl.PerSecond), max(rl.Burst, 1))
+		}
+		s = append(s, middleware.RateLimit(w, rl.Options))
+	}
+	if cfg.RedirectTo != "" {
+		s = append(s, middleware.Redirect(cfg.RedirectTo))
+	}
+	if len(cfg.AllowList) > 0 {
+		s = append(s, middleware.AllowList(cfg.AllowList...))
+	}
+	if cfg.DKIM != nil {
+		s = append(s, middleware.DKIM(cfg.DKIM))
+	}
+	return s
+}
+
+// schemeOf names the transport for telemetry: the URL scheme or composite name, a short
+// fixed string (never the host, which may be high-cardinality).
+func schemeOf(u string) string {
+	if i := strings.IndexAny(u, ":("); i > 0 {
+		return strings.ToLower(u[:i])
+	}
+	return "unknown"
 }
 
 // ProvideTransport decorates the base transport with the stack.

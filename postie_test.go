@@ -5,9 +5,14 @@ import (
 	"net/mail"
 	"strings"
 	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/postiemail/postie"
 	"github.com/postiemail/postie/mailer"
+	"github.com/postiemail/postie/middleware"
 	"github.com/postiemail/postie/transport"
 	"github.com/postiemail/postie/transport/memmail"
 )
@@ -69,5 +74,69 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(URL %q) error = %v, want one containing %q", tc.url, err, tc.want)
 		}
+	}
+}
+
+func TestNewStackRetriesRedirectsAndTraces(t *testing.T) {
+	ctx := context.Background()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	c, cleanup, err := postie.New(ctx, postie.Config{
+		URL:        "mem://",
+		Tracing:    &middleware.TracingOptions{TracerProvider: tp},
+		Retry:      &middleware.RetryOptions{InitialDelay: time.Millisecond, MaxAttempts: 3},
+		RateLimit:  postie.RateLimitConfig{PerSecond: 1000, Burst: 10},
+		RedirectTo: "qa@example.net",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	var mem *memmail.Transport
+	if !c.As(&mem) {
+		t.Fatal("no memmail transport under the stack")
+	}
+	mem.FailNext(&transport.Error{Code: transport.Unavailable, Temporary: true})
+
+	_, err = c.Send(ctx, &mailer.Message{
+		From:    mail.Address{Address: "shop@example.com"},
+		To:      []mail.Address{{Address: "customer@example.org"}},
+		Subject: "Hi",
+		Text:    "x",
+	})
+	if err != nil {
+		t.Fatalf("Send = %v; the stack should have retried the temporary failure", err)
+	}
+	if got := mem.Attempts(); got != 2 {
+		t.Errorf("transport saw %d attempts, want 2 (one failure, one retry)", got)
+	}
+	got := mem.Messages()
+	if len(got) != 1 || len(got[0].Envelope.To) != 1 || got[0].Envelope.To[0] != "qa@example.net" {
+		t.Fatalf("delivered %+v, want one message redirected to qa@example.net", got)
+	}
+	ended := spans.Ended()
+	if len(ended) == 0 || ended[len(ended)-1].Name() != middleware.SpanSend {
+		t.Fatalf("spans %v, want a %s span", ended, middleware.SpanSend)
+	}
+	for _, kv := range ended[len(ended)-1].Attributes() {
+		if kv.Key == "mail.transport" && kv.Value.AsString() != "mem" {
+			t.Errorf("mail.transport = %q, want the URL scheme", kv.Value.AsString())
+		}
+	}
+}
+
+func TestNewNoRetry(t *testing.T) {
+	ctx := context.Background()
+	c, cleanup, err := postie.New(ctx, postie.Config{URL: "mem://", NoRetry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	var mem *memmail.Transport
+	c.As(&mem)
+	mem.FailNext(&transport.Error{Code: transport.Unavailable, Temporary: true})
+	_, err = c.Send(ctx, &mailer.Message{From: mail.Address{Address: "a@example.com"}, To: []mail.Address{{Address: "b@example.com"}}, Text: "x"})
+	if transport.CodeOf(err) != transport.Unavailable || mem.Attempts() != 1 {
+		t.Fatalf("err %v after %d attempts, want Unavailable after exactly 1", err, mem.Attempts())
 	}
 }

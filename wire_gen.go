@@ -11,6 +11,12 @@ import (
 	"github.com/postiemail/postie/mailer"
 )
 
+import (
+	_ "github.com/postiemail/postie/smtp"
+	_ "github.com/postiemail/postie/transport/filemail"
+	_ "github.com/postiemail/postie/transport/memmail"
+)
+
 // Injectors from wire.go:
 
 // New builds the default stack described by cfg: the transport cfg.URL names, the middleware
