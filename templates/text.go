@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -23,16 +24,46 @@ import (
 //     attribute or style="display:none", typical of preheaders) are dropped; an image
 //     contributes its alt text only inside a link.
 //
-// It is a small converter written for email. The well-known html2text packages render links
+// It is a small converter written for email, streaming over golang.org/x/net/html's
+// tokenizer (no document tree), with the implied end tags of p, li, dt, dd, tr, td and th. The well-known html2text packages render links
 // as "text ( url )", do not number ordered lists and frame headings in asterisks.
 func HTMLToText(src string) string {
-	root, err := html.Parse(strings.NewReader(src))
-	if err != nil { // only a failing reader errors; a string reader does not
-		return ""
-	}
 	w := &textWriter{}
-	w.children(root)
-	return w.finish()
+	z := html.NewTokenizerFragment(strings.NewReader(src), "body")
+	for {
+		switch z.Next() {
+		case html.ErrorToken: // io.EOF: a string reader fails in no other way
+			w.closeTo(0)
+			return w.finish()
+		case html.TextToken:
+			if w.skip == 0 {
+				w.text(string(z.Text()))
+			}
+		case html.StartTagToken:
+			w.start(z, false)
+		case html.SelfClosingTagToken:
+			w.start(z, true)
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			w.end(atom.Lookup(name))
+		}
+	}
+}
+
+// openElem is an element on the converter's stack, with what its end tag must undo.
+type openElem struct {
+	a      atom.Atom
+	skip   bool             // its content is dropped
+	level  bool             // it pushed a textLevel
+	nested bool             // a list inside a list item: single line breaks
+	list   *listState       // for ul and ol
+	link   string           // for a: the href
+	text   *strings.Builder // for a, h1 and h2: the text written inside
+}
+
+type listState struct {
+	ordered bool
+	next    int
 }
 
 type textLevel struct {
@@ -52,6 +83,8 @@ type textWriter struct {
 	pre      int
 	captures []*strings.Builder // text of the links and headings being written
 	links    int                // depth of <a> elements
+	stack    []openElem
+	skip     int // depth of elements whose content is dropped
 }
 
 func (w *textWriter) block(n int) {
@@ -158,163 +191,293 @@ func isHTMLSpace(r rune) bool {
 	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\f'
 }
 
-func (w *textWriter) children(n *html.Node) {
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		w.node(c)
-	}
+// skipped are the elements whose content never reaches the text.
+var skipped = map[atom.Atom]bool{
+	atom.Head: true, atom.Script: true, atom.Style: true, atom.Template: true, atom.Noscript: true,
+	atom.Iframe: true, atom.Object: true, atom.Svg: true, atom.Math: true, atom.Title: true, atom.Textarea: true, atom.Select: true,
 }
 
-func attr(n *html.Node, key string) (string, bool) {
-	for _, a := range n.Attr {
-		if a.Key == key && a.Namespace == "" {
-			return a.Val, true
+var voids = map[atom.Atom]bool{
+	atom.Area: true, atom.Base: true, atom.Br: true, atom.Col: true, atom.Embed: true, atom.Hr: true, atom.Img: true,
+	atom.Input: true, atom.Link: true, atom.Meta: true, atom.Param: true, atom.Source: true, atom.Track: true, atom.Wbr: true,
+}
+
+// blocks maps block elements to the line breaks around them: 2 leaves a blank line.
+var blocks = map[atom.Atom]int{
+	atom.P: 2, atom.Table: 2, atom.Dl: 2, atom.Pre: 2, atom.Blockquote: 2, atom.Ul: 2, atom.Ol: 2,
+	atom.H1: 2, atom.H2: 2, atom.H3: 2, atom.H4: 2, atom.H5: 2, atom.H6: 2,
+	atom.Div: 1, atom.Section: 1, atom.Article: 1, atom.Header: 1, atom.Footer: 1, atom.Main: 1, atom.Nav: 1,
+	atom.Aside: 1, atom.Address: 1, atom.Figure: 1, atom.Figcaption: 1, atom.Center: 1, atom.Tr: 1, atom.Dt: 1,
+	atom.Dd: 1, atom.Form: 1, atom.Fieldset: 1, atom.Tbody: 1, atom.Thead: 1, atom.Tfoot: 1, atom.Caption: 1,
+}
+
+// closesP are the start tags that end an open <p>, as in an HTML parser.
+var closesP = map[atom.Atom]bool{
+	atom.P: true, atom.Div: true, atom.Ul: true, atom.Ol: true, atom.Dl: true, atom.Table: true, atom.Pre: true,
+	atom.Blockquote: true, atom.Hr: true, atom.H1: true, atom.H2: true, atom.H3: true, atom.H4: true, atom.H5: true,
+	atom.H6: true, atom.Section: true, atom.Article: true, atom.Header: true, atom.Footer: true, atom.Main: true,
+	atom.Nav: true, atom.Aside: true, atom.Address: true, atom.Figure: true, atom.Center: true, atom.Form: true,
+	atom.Fieldset: true, atom.Li: true, atom.Dt: true, atom.Dd: true,
+}
+
+// find returns the index of the innermost open element a, looking no further out than
+// an element in stop; -1 when there is none.
+func (w *textWriter) find(a atom.Atom, stop ...atom.Atom) int {
+	for i := len(w.stack) - 1; i >= 0; i-- {
+		e := w.stack[i].a
+		if e == a {
+			return i
+		}
+		for _, s := range stop {
+			if e == s {
+				return -1
+			}
 		}
 	}
-	return "", false
+	return -1
 }
 
-func hidden(n *html.Node) bool {
-	if _, ok := attr(n, "hidden"); ok {
-		return true
+// closeTo ends the open elements from the innermost down to index i.
+func (w *textWriter) closeTo(i int) {
+	for len(w.stack) > i {
+		e := w.stack[len(w.stack)-1]
+		w.stack = w.stack[:len(w.stack)-1]
+		w.finishElem(&e)
 	}
-	st, _ := attr(n, "style")
-	st = strings.ToLower(strings.ReplaceAll(st, " ", ""))
-	return strings.Contains(st, "display:none")
 }
 
-func (w *textWriter) node(n *html.Node) {
-	switch n.Type {
-	case html.TextNode:
-		w.text(n.Data)
-		return
-	case html.DocumentNode:
-		w.children(n)
-		return
-	case html.ElementNode:
-	default:
-		return
+func (w *textWriter) inListItem() bool {
+	for i := len(w.stack) - 1; i >= 0; i-- {
+		if w.stack[i].a == atom.Li {
+			return true
+		}
 	}
-	if hidden(n) {
-		return
+	return false
+}
+
+func (w *textWriter) start(z *html.Tokenizer, selfClosing bool) {
+	name, hasAttr := z.TagName()
+	a := atom.Lookup(name)
+	var href, alt, start, value string
+	hide := false
+	for hasAttr {
+		var k, v []byte
+		k, v, hasAttr = z.TagAttr()
+		switch string(k) {
+		case "hidden":
+			hide = true
+		case "style":
+			hide = hide || displayNone(v)
+		case "href":
+			href = string(v)
+		case "alt":
+			alt = string(v)
+		case "start":
+			start = string(v)
+		case "value":
+			value = string(v)
+		}
 	}
-	switch n.DataAtom {
-	case atom.Head, atom.Script, atom.Style, atom.Template, atom.Noscript, atom.Iframe, atom.Object, atom.Svg, atom.Title:
-		return
-	case atom.Br:
-		w.breakLine()
-	case atom.Hr:
-		w.block(2)
-		w.writeRaw("--------------------------------")
-		w.block(2)
-	case atom.P, atom.Table, atom.Dl, atom.Pre, atom.Blockquote, atom.Ul, atom.Ol, atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6:
-		w.blockElement(n)
-	case atom.Div, atom.Section, atom.Article, atom.Header, atom.Footer, atom.Main, atom.Nav, atom.Aside,
-		atom.Address, atom.Figure, atom.Figcaption, atom.Center, atom.Tr, atom.Dt, atom.Dd, atom.Form, atom.Fieldset,
-		atom.Tbody, atom.Thead, atom.Tfoot, atom.Caption:
-		w.block(1)
-		w.children(n)
-		w.block(1)
+
+	// Implied end tags.
+	switch a {
 	case atom.Li:
-		w.listItem(n)
+		if i := w.find(atom.Li, atom.Ul, atom.Ol); i >= 0 {
+			w.closeTo(i)
+		}
+	case atom.Dt, atom.Dd:
+		if i := w.find(atom.Dt, atom.Dl); i >= 0 {
+			w.closeTo(i)
+		} else if i := w.find(atom.Dd, atom.Dl); i >= 0 {
+			w.closeTo(i)
+		}
+	case atom.Tr:
+		if i := w.find(atom.Tr, atom.Table); i >= 0 {
+			w.closeTo(i)
+		}
+	case atom.Td, atom.Th:
+		if i := w.find(atom.Td, atom.Tr, atom.Table); i >= 0 {
+			w.closeTo(i)
+		} else if i := w.find(atom.Th, atom.Tr, atom.Table); i >= 0 {
+			w.closeTo(i)
+		}
+	case atom.Body:
+		if i := w.find(atom.Head); i >= 0 {
+			w.closeTo(i)
+		}
+	}
+	if closesP[a] {
+		if i := w.find(atom.P, atom.Table, atom.Td, atom.Th, atom.Caption, atom.Button, atom.Object, atom.Template); i >= 0 {
+			w.closeTo(i)
+		}
+	}
+
+	if voids[a] || selfClosing && !blocksOrSkipped(a) {
+		if w.skip > 0 || hide {
+			return
+		}
+		switch a {
+		case atom.Br:
+			w.breakLine()
+		case atom.Hr:
+			w.block(2)
+			w.writeRaw("--------------------------------")
+			w.block(2)
+		case atom.Img:
+			if w.links > 0 && strings.TrimSpace(alt) != "" {
+				w.text(alt)
+			}
+		}
+		return
+	}
+
+	e := openElem{a: a}
+	if w.skip > 0 || hide || skipped[a] {
+		e.skip = true
+		w.skip++
+		w.stack = append(w.stack, e)
+		if selfClosing {
+			w.closeTo(len(w.stack) - 1)
+		}
+		return
+	}
+	if n, ok := blocks[a]; ok {
+		if (a == atom.Ul || a == atom.Ol) && w.inListItem() {
+			e.nested, n = true, 1
+		}
+		w.block(n)
+	}
+	switch a {
+	case atom.Pre:
+		w.pre++
+	case atom.Blockquote:
+		w.levels = append(w.levels, textLevel{indent: "> "})
+		e.level = true
+	case atom.H1, atom.H2:
+		e.text = w.startCapture()
+	case atom.H3, atom.H4, atom.H5, atom.H6:
+		w.writeRaw(strings.Repeat("#", int(name[1]-'0')) + " ")
+		w.space = false
+	case atom.Ul, atom.Ol:
+		e.list = &listState{ordered: a == atom.Ol, next: 1}
+		if v, err := strconv.Atoi(strings.TrimSpace(start)); err == nil && a == atom.Ol {
+			e.list.next = v
+		}
+	case atom.Li:
+		marker := "- "
+		for i := len(w.stack) - 1; i >= 0; i-- {
+			if l := w.stack[i].list; l != nil {
+				if l.ordered {
+					if v, err := strconv.Atoi(strings.TrimSpace(value)); err == nil {
+						l.next = v
+					}
+					marker = strconv.Itoa(l.next) + ". "
+					l.next++
+				}
+				break
+			}
+		}
+		w.block(1)
+		w.levels = append(w.levels, textLevel{indent: strings.Repeat(" ", len(marker)), marker: marker})
+		e.level = true
 	case atom.Td, atom.Th:
 		if w.content {
 			w.sep = true
 		}
-		w.children(n)
-		if w.content {
-			w.sep = true
-		}
 	case atom.A:
-		w.link(n)
-	case atom.Img:
-		if w.links > 0 {
-			if alt, _ := attr(n, "alt"); strings.TrimSpace(alt) != "" {
-				w.text(alt)
-			}
-		}
-	default:
-		w.children(n)
+		e.link = strings.TrimSpace(href)
+		e.text = w.startCapture()
+		w.links++
+	}
+	w.stack = append(w.stack, e)
+	if selfClosing {
+		w.closeTo(len(w.stack) - 1)
 	}
 }
 
-func (w *textWriter) blockElement(n *html.Node) {
-	nested := false
-	if n.DataAtom == atom.Ul || n.DataAtom == atom.Ol {
-		for p := n.Parent; p != nil; p = p.Parent {
-			if p.DataAtom == atom.Li {
-				nested = true
-			}
+// displayNone reports whether a style attribute value says display:none (any case and
+// spacing), without allocating: inlined CSS puts a long style on most elements.
+func displayNone(v []byte) bool {
+	const prop = "display"
+	for i := 0; i+len(prop) <= len(v); i++ {
+		if !bytes.EqualFold(v[i:i+len(prop)], []byte(prop)) || i > 0 && !bytes.ContainsRune([]byte("; \t\n"), rune(v[i-1])) {
+			continue
+		}
+		j := i + len(prop)
+		for j < len(v) && (v[j] == ' ' || v[j] == '\t') {
+			j++
+		}
+		if j >= len(v) || v[j] != ':' {
+			continue
+		}
+		j++
+		for j < len(v) && (v[j] == ' ' || v[j] == '\t') {
+			j++
+		}
+		if j+4 <= len(v) && bytes.EqualFold(v[j:j+4], []byte("none")) && (j+4 == len(v) || bytes.ContainsRune([]byte("; \t\n!"), rune(v[j+4]))) {
+			return true
 		}
 	}
-	if nested {
-		w.block(1)
-	} else {
-		w.block(2)
+	return false
+}
+
+func blocksOrSkipped(a atom.Atom) bool {
+	_, ok := blocks[a]
+	return ok || skipped[a] || a == atom.A || a == atom.Li || a == atom.Td || a == atom.Th
+}
+
+func (w *textWriter) end(a atom.Atom) {
+	if i := w.find(a); i >= 0 {
+		w.closeTo(i)
+	} else if a == atom.Br { // </br> is read as <br>
+		w.breakLine()
 	}
-	switch n.DataAtom {
+}
+
+// finishElem does what the end of e implies.
+func (w *textWriter) finishElem(e *openElem) {
+	if e.skip {
+		w.skip--
+		return
+	}
+	switch e.a {
 	case atom.Pre:
-		w.pre++
-		w.children(n)
 		w.pre--
-	case atom.Blockquote:
-		w.levels = append(w.levels, textLevel{indent: "> "})
-		w.children(n)
-		w.levels = w.levels[:len(w.levels)-1]
 	case atom.H1, atom.H2:
-		c := w.startCapture()
-		w.children(n)
-		w.endCapture()
-		if width := utf8.RuneCountInString(strings.TrimSpace(c.String())); width > 0 {
+		w.endCapture(e.text)
+		if width := utf8.RuneCountInString(strings.TrimSpace(e.text.String())); width > 0 {
 			u := "="
-			if n.DataAtom == atom.H2 {
+			if e.a == atom.H2 {
 				u = "-"
 			}
 			w.block(1)
 			w.writeRaw(strings.Repeat(u, width))
 		}
-	case atom.H3, atom.H4, atom.H5, atom.H6:
-		w.writeRaw(strings.Repeat("#", int(n.Data[1]-'0')) + " ")
-		w.space = false
-		w.children(n)
-	default:
-		w.children(n)
+	case atom.Li:
+		if l := w.levels[len(w.levels)-1]; l.marker != "" { // an empty item still shows its bullet
+			w.writeRaw(" ")
+		}
+	case atom.Td, atom.Th:
+		if w.content {
+			w.sep = true
+		}
+	case atom.A:
+		w.links--
+		w.endCapture(e.text)
+		w.linkEnd(e.link, e.text.String())
 	}
-	if nested {
+	if e.level {
+		w.levels = w.levels[:len(w.levels)-1]
+	}
+	if n, ok := blocks[e.a]; ok {
+		if e.nested {
+			n = 1
+		}
+		w.block(n)
+	}
+	if e.a == atom.Li {
 		w.block(1)
-	} else {
-		w.block(2)
 	}
-}
-
-func (w *textWriter) listItem(n *html.Node) {
-	marker := "- "
-	if p := n.Parent; p != nil && p.DataAtom == atom.Ol {
-		num := 1
-		if s, ok := attr(p, "start"); ok {
-			if v, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
-				num = v
-			}
-		}
-		for c := p.FirstChild; c != nil && c != n; c = c.NextSibling {
-			if c.Type == html.ElementNode && c.DataAtom == atom.Li {
-				num++
-			}
-		}
-		if v, ok := attr(n, "value"); ok {
-			if v, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-				num = v
-			}
-		}
-		marker = strconv.Itoa(num) + ". "
-	}
-	w.block(1)
-	w.levels = append(w.levels, textLevel{indent: strings.Repeat(" ", len(marker)), marker: marker})
-	w.children(n)
-	if l := w.levels[len(w.levels)-1]; l.marker != "" { // an empty item still shows its bullet
-		w.writeRaw(" ")
-	}
-	w.levels = w.levels[:len(w.levels)-1]
-	w.block(1)
 }
 
 func (w *textWriter) startCapture() *strings.Builder {
@@ -323,16 +486,14 @@ func (w *textWriter) startCapture() *strings.Builder {
 	return c
 }
 
-func (w *textWriter) endCapture() { w.captures = w.captures[:len(w.captures)-1] }
+// endCapture stops capturing into c (captures nest, so c is the innermost).
+func (w *textWriter) endCapture(c *strings.Builder) {
+	if n := len(w.captures); n > 0 && w.captures[n-1] == c {
+		w.captures = w.captures[:n-1]
+	}
+}
 
-func (w *textWriter) link(n *html.Node) {
-	href, _ := attr(n, "href")
-	href = strings.TrimSpace(href)
-	c := w.startCapture()
-	w.links++
-	w.children(n)
-	w.links--
-	w.endCapture()
+func (w *textWriter) linkEnd(href, text string) {
 	lower := strings.ToLower(href)
 	if href == "" || strings.HasPrefix(href, "#") || strings.HasPrefix(lower, "javascript:") {
 		return
@@ -341,7 +502,7 @@ func (w *textWriter) link(n *html.Node) {
 	if strings.HasPrefix(lower, "mailto:") {
 		shown = href[len("mailto:"):]
 	}
-	text := strings.Join(strings.Fields(c.String()), " ")
+	text = strings.Join(strings.Fields(text), " ")
 	switch {
 	case text == "":
 		w.writeRaw(shown)
