@@ -32,7 +32,7 @@
 // Layouts declare overridable sections with {{block "name" .}}default{{end}}; a body
 // overrides one with {{define "name"}}...{{end}}. A body must not define "content" itself:
 // its top-level text is the content. Templates defined later override earlier ones in this
-// order: layout, partials, body.
+// order: layout, partials, body; two partials defining the same name is an error.
 //
 // # Locales
 //
@@ -55,10 +55,13 @@
 //   - src (and background) attributes naming an asset of the set, such as
 //     src="images/logo.png", are rewritten to "cid:" URLs, and the asset is attached as an
 //     inline part when the rendered HTML refers to it. {{embed "images/logo.png"}} does the
-//     same for a path computed at render time. Content-IDs are derived from the asset's
-//     path, so the same set always produces the same ids.
+//     same for a path computed at render time. Paths are relative to the root of the file
+//     system, not to the template's folder. Content-IDs are derived from the asset's path
+//     ("logo.png.706ff17a@postie"), so the same set always produces the same ids.
 //   - When a notification has no text body, Render derives one from the rendered HTML with
 //     HTMLToText.
 //
 // Templates run with Option("missingkey=error"), and template funcs must not do I/O.
+// html/template removes HTML comments from templates, Outlook's conditional comments
+// (<!--[if mso]>) included.
 package templates
