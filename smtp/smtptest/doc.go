@@ -7,4 +7,7 @@
 // per command (a reply, a dropped connection, a stall) and can delay its replies to model a
 // remote server. It is what the conformance suite, the command line's "postie dev" and
 // examples/quickstart talk to.
+//
+// Scripted is the other server: it plays a Script of exact replies, for tests of a client
+// against every reply code and misbehaviour a real server can show.
 package smtptest
