@@ -498,6 +498,12 @@ func TestSSLCertFile(t *testing.T) {
 	if n := len(other.Messages()); n != 1 {
 		t.Fatalf("an untrusted server got a message")
 	}
+	r = runSubprocess(t, []string{"SSL_CERT_FILE=" + srvCA}, "probe", u)
+	noSecrets(t, r, cliPass)
+	wantCode(t, r, exitFailure)
+	if !strings.Contains(r.stdout, "tls         not established") || !strings.Contains(r.stderr, "certificate") {
+		t.Errorf("probe of an untrusted server:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
 }
 
 func TestDev(t *testing.T) {

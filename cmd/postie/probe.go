@@ -92,8 +92,10 @@ func printProbe(w io.Writer, r *smtp.ProbeResult) {
 		if c := t.Peer; c != nil {
 			row("", "certificate %s, issued by %s, expires %s", c.Subject, c.Issuer, c.NotAfter.Format(time.DateOnly))
 		}
-	} else if r.Hello != "" {
+	} else if r.Hello != "" && r.Error == "" {
 		row("tls", "none")
+	} else if r.Hello != "" {
+		row("tls", "not established")
 	}
 	if len(r.Extensions) > 0 {
 		names := make([]string, 0, len(r.Extensions))
