@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
+	"time"
 
 	"github.com/postiemail/postie/mailer"
 	"github.com/postiemail/postie/transport"
@@ -62,4 +63,19 @@ func ExampleURLOpener() {
 	m.As(&t)
 	fmt.Println(t)
 	// Output: mailgunmail(https://api.eu.mailgun.net)/v3/mg.example.com/messages.mime
+}
+
+func ExampleOpenMailer() {
+	// Pass your own client, say one wrapped by otelhttp.NewTransport to trace each request.
+	client := &http.Client{Timeout: 30 * time.Second}
+	m, err := mailgunmail.OpenMailer(context.Background(), client, &mailgunmail.Options{
+		APIKey: "key-example", Domain: "mg.example.eu", BaseURL: mailgunmail.EUBaseURL, TestMode: true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	var c *http.Client
+	fmt.Println(m.As(&c) && c == client)
+	// Output: true
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
+	"time"
 
 	"github.com/postiemail/postie/mailer"
 	"github.com/postiemail/postie/transport"
@@ -58,4 +59,17 @@ func ExampleURLOpener() {
 	m.As(&t)
 	fmt.Println(t)
 	// Output: postmarkmail(https://api.postmarkapp.com)
+}
+
+func ExampleOpenMailer() {
+	// Pass your own client, say one wrapped by otelhttp.NewTransport to trace each request.
+	client := &http.Client{Timeout: 30 * time.Second}
+	m, err := postmarkmail.OpenMailer(context.Background(), client, &postmarkmail.Options{ServerToken: "POSTMARK_API_TEST", MessageStream: "outbound"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	var c *http.Client
+	fmt.Println(m.As(&c) && c == client)
+	// Output: true
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
+	"strings"
+	"time"
 
 	"github.com/postiemail/postie/mailer"
 	"github.com/postiemail/postie/transport"
@@ -60,4 +62,26 @@ func ExampleURLOpener() {
 	m.As(&t)
 	fmt.Println(t)
 	// Output: resendmail(https://api.resend.com)
+}
+
+func ExampleOpenMailer() {
+	// Pass your own client, say one wrapped by otelhttp.NewTransport to trace each request.
+	client := &http.Client{Timeout: 30 * time.Second}
+	m, err := resendmail.OpenMailer(context.Background(), client, &resendmail.Options{APIKey: "re_example"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	var c *http.Client
+	fmt.Println(m.As(&c) && c == client)
+	// Output: true
+}
+
+func ExampleIdempotencyKey() {
+	// The key Send puts on a message: its Message-ID, hashed when too long for Resend.
+	fmt.Println(resendmail.IdempotencyKey("order-42@shop.example.com"))
+	fmt.Println(len(resendmail.IdempotencyKey(strings.Repeat("x", 300) + "@shop.example.com")))
+	// Output:
+	// order-42@shop.example.com
+	// 71
 }

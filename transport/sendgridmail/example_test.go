@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
+	"time"
 
 	"github.com/postiemail/postie/mailer"
 	"github.com/postiemail/postie/transport"
@@ -59,4 +60,17 @@ func ExampleURLOpener() {
 	m.As(&t)
 	fmt.Println(t)
 	// Output: sendgridmail(https://api.eu.sendgrid.com)
+}
+
+func ExampleOpenMailer() {
+	// Pass your own client, say one wrapped by otelhttp.NewTransport to trace each request.
+	client := &http.Client{Timeout: 30 * time.Second}
+	m, err := sendgridmail.OpenMailer(context.Background(), client, &sendgridmail.Options{APIKey: "SG.example", SandboxMode: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	var c *http.Client
+	fmt.Println(m.As(&c) && c == client)
+	// Output: true
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/postiemail/postie/mailer"
 	"github.com/postiemail/postie/transport/sesmail"
 )
@@ -67,4 +68,36 @@ func ExampleURLOpener() {
 	var t *sesmail.Transport
 	fmt.Println(m.As(&t), t)
 	// Output: true sesmail(eu-west-1)
+}
+
+func ExampleNew() {
+	// Bring your own SDK client (built with sesv2.NewFromConfig from config.LoadDefaultConfig
+	// in production); the transport turns its retries off for each send.
+	client := sesv2.New(sesv2.Options{
+		Region:      "eu-west-1",
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "example-secret", ""),
+	})
+	t, err := sesmail.New(client, &sesmail.Options{ConfigurationSetName: "transactional"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer t.Close()
+	var c *sesv2.Client
+	fmt.Println(t, t.As(&c) && c == client)
+	// Output: sesmail(eu-west-1) true
+}
+
+func ExampleOpenMailer() {
+	client := sesv2.New(sesv2.Options{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "example-secret", ""),
+	})
+	m, err := sesmail.OpenMailer(context.Background(), client, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	var c *sesv2.Client
+	fmt.Println(m.As(&c) && c == client)
+	// Output: true
 }

@@ -346,3 +346,13 @@ func RunRows(t *testing.T, newAPI func() API, open func(baseURL string) (transpo
 		})
 	}
 }
+
+// NewSink starts a server that reads each request whole and answers it with reply,
+// checking nothing: the far end for benchmarks, so they measure the adapter and its HTTP
+// client rather than a fake's decoding.
+func NewSink(reply *Reply) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		write(w, reply)
+	}))
+}
