@@ -844,7 +844,7 @@ func (c *Client) mailLine(from string, o *MailOptions) (string, error) {
 			return "", unimplemented(c, "REQUIRETLS", "the message asks for it")
 		}
 		if c.tlsState == nil {
-			return "", &transport.Error{Code: transport.FailedPrecondition, Err: errors.New("smtp: REQUIRETLS on an unencrypted connection")}
+			return "", &transport.Error{Code: transport.FailedPrecondition, Err: errors.New("smtp: the message asks for REQUIRETLS and the connection is not encrypted; nothing was sent")}
 		}
 		b = append(b, " REQUIRETLS"...)
 	}

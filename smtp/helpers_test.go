@@ -1,11 +1,14 @@
 package smtp
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/mail"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,14 +65,30 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+var dialed sync.Map // *testing.T -> *[]*Client
+
 func dialT(t *testing.T, addr string, opts *Options) *Client {
 	t.Helper()
 	c, err := Dial(testCtx(t), addr, opts)
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
-	t.Cleanup(func() { c.Close() })
+	list, _ := dialed.LoadOrStore(t, new([]*Client))
+	*list.(*[]*Client) = append(*list.(*[]*Client), c)
+	t.Cleanup(func() { c.Close(); dialed.Delete(t) })
 	return c
+}
+
+// finish closes the clients t dialed and waits until the server has played its scripts,
+// so that what it received can be checked.
+func finish(t *testing.T, s *smtptest.Scripted) {
+	t.Helper()
+	if list, ok := dialed.Load(t); ok {
+		for _, c := range *list.(*[]*Client) {
+			c.Close()
+		}
+	}
+	s.Wait()
 }
 
 var testDate = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -130,3 +149,5 @@ func replyOf(err error) *transport.Reply {
 	}
 	return nil
 }
+
+func bufioWriter(w io.Writer) *bufio.Writer { return bufio.NewWriterSize(w, 4096) }

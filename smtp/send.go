@@ -113,6 +113,11 @@ func (c *Client) plan(m *transport.Message) (plan, error) {
 		bdat:  c.ext.chunking && !c.cfg.NoChunking,
 	}
 	env := &m.Envelope
+	for _, r := range env.To {
+		if err := checkLine("recipient address", r); err != nil {
+			return p, err
+		}
+	}
 	mo := MailOptions{
 		UTF8:       mime.NeedsSMTPUTF8(m) || !isASCII(env.From) || !allASCII(env.To),
 		RequireTLS: env.RequireTLS,
