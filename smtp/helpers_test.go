@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/mail"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -151,3 +152,5 @@ func replyOf(err error) *transport.Reply {
 }
 
 func bufioWriter(w io.Writer) *bufio.Writer { return bufio.NewWriterSize(w, 4096) }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -175,11 +175,7 @@ func (t *Transport) get(ctx context.Context) (*pconn, error) {
 			case pc == nil: // a slot was freed for us
 				return t.dial(ctx)
 			}
-			if pc, err := t.check(ctx, pc); err != nil {
-				return nil, err
-			} else if pc != nil {
-				return pc, nil
-			}
+			return pc, nil // handed over straight from a Send: warm, no check needed
 		case <-ctx.Done():
 			t.mu.Lock()
 			for i, w := range t.waiters {

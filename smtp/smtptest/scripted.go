@@ -51,6 +51,9 @@ type Step struct {
 	// Reached, when set, is closed once the step's command (and body) has been read,
 	// before the reply: a test can wait for the client to be at that point.
 	Reached chan struct{}
+	// Release, when set, holds the reply until the test closes the channel, keeping the
+	// client inside this step (a Send in progress, a pooled connection busy).
+	Release chan struct{}
 }
 
 // Script is what the server does on one connection.
@@ -84,6 +87,7 @@ type Scripted struct {
 	done     []bool     // per script: run to its end
 	ended    int        // scripted connections whose handler returned
 	allEnded chan struct{}
+	quit     chan struct{} // closed by Close
 	closed   bool
 	wg       sync.WaitGroup // every goroutine
 }
@@ -113,7 +117,7 @@ func newScripted(t ScriptT, implicit bool, scripts []Script) *Scripted {
 	}
 	s := &Scripted{t: t, ln: ln, scripts: scripts, ca: ca,
 		tlsConf:  &tls.Config{Certificates: []tls.Certificate{ca.leaf}, MinVersion: tls.VersionTLS12},
-		commands: make([][]string, len(scripts)), done: make([]bool, len(scripts)), allEnded: make(chan struct{})}
+		commands: make([][]string, len(scripts)), done: make([]bool, len(scripts)), allEnded: make(chan struct{}), quit: make(chan struct{})}
 	if len(scripts) == 0 {
 		close(s.allEnded)
 	}
@@ -184,6 +188,7 @@ func (s *Scripted) Close() {
 	s.closed = true
 	conns := s.conns
 	s.mu.Unlock()
+	close(s.quit)
 	s.ln.Close()
 	for _, c := range conns {
 		c.Close()
@@ -310,6 +315,13 @@ func (ss *scriptSession) step(i int, st Step) (bool, error) {
 	}
 	if st.Reached != nil {
 		close(st.Reached)
+	}
+	if st.Release != nil {
+		select {
+		case <-st.Release:
+		case <-ss.s.quit:
+			return false, errors.New("the server closed while the step was held")
+		}
 	}
 	if st.Hang {
 		ss.flushPending()
