@@ -176,6 +176,21 @@ type Options struct {
 	Transcript io.Writer
 }
 
+// String describes the options with the password and token source left out, so that
+// printing Options (%v, %+v) never shows a secret.
+func (o Options) String() string {
+	pass := ""
+	if o.Password != "" {
+		pass = Redacted
+	}
+	return fmt.Sprintf("{TLS:%v Insecure:%v LocalName:%q Username:%q Password:%s Mechanism:%q TokenSource:%v Auth:%v "+
+		"Timeouts:%+v MaxConns:%d MaxMessagesPerConn:%d IdleTimeout:%v HealthCheckAfter:%v AllOrNothing:%v Allow8Bit:%v "+
+		"NoPipelining:%v NoChunking:%v Transcript:%v}",
+		o.TLS, o.Insecure, o.LocalName, o.Username, pass, o.Mechanism, o.TokenSource != nil, o.Auth != nil,
+		o.Timeouts, o.MaxConns, o.MaxMessagesPerConn, o.IdleTimeout, o.HealthCheckAfter, o.AllOrNothing, o.Allow8Bit,
+		o.NoPipelining, o.NoChunking, o.Transcript != nil)
+}
+
 // config is Options with defaults applied, shared by a Transport's connections.
 type config struct {
 	Options

@@ -144,7 +144,16 @@ func parseURL(u *url.URL) (string, *Options, error) {
 	if err != nil {
 		return "", nil, invalidf("smtp: URL %q: malformed query: %v", shown, err)
 	}
-	for k, vs := range q {
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	// timeout sets every phase; the specific ones given beside it win.
+	slices.SortFunc(keys, func(a, b string) int {
+		return cmpBool(strings.EqualFold(b, "timeout"), strings.EqualFold(a, "timeout"))
+	})
+	for _, k := range keys {
+		vs := q[k]
 		set, ok := urlParams[strings.ToLower(k)]
 		if !ok {
 			return "", nil, invalidf("smtp: URL %q: unknown parameter %q; known parameters: %s", shown, k, strings.Join(knownParams(), ", "))
@@ -172,6 +181,16 @@ func parseURL(u *url.URL) (string, *Options, error) {
 		o.Password = ""
 	}
 	return net.JoinHostPort(host, port), o, nil
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 func knownParams() []string {
