@@ -74,11 +74,12 @@ func (d *dotWriter) close() error {
 	return err
 }
 
-// chunkWriter cuts a body into BDAT chunks of up to cap(buf) bytes; emit sends one.
+// chunkWriter cuts a body into BDAT chunks of up to max bytes; emit sends one.
 // A full buffer is held until more data comes, so that the final chunk is never empty
 // unless the body is.
 type chunkWriter struct {
-	buf    []byte
+	buf    []byte // grows up to max, so a small message needs no big buffer
+	max    int
 	emit   func(p []byte, last bool) error
 	n      int64
 	err    error // the first error emit returned
@@ -95,6 +96,12 @@ func (w *chunkWriter) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		space := cap(w.buf) - len(w.buf)
+		if space == 0 && cap(w.buf) < w.max {
+			grown := make([]byte, len(w.buf), min(max(2*cap(w.buf), 4096), w.max))
+			copy(grown, w.buf)
+			w.buf = grown
+			continue
+		}
 		if space == 0 {
 			if err := w.emit(w.buf, false); err != nil {
 				w.err = err
@@ -186,7 +193,11 @@ func (w *BodyWriter) Close() error {
 	c := w.c
 	if w.chunks != nil {
 		w.final = w.chunks.close()
+		c.chunk = w.chunks.buf[:0]
 		w.reply = c.lastReply
+		if w.final != nil && c.committed && !isReplyErr(w.final) {
+			w.final = maybeDelivered(c.ctx, w.final)
+		}
 		return w.final
 	}
 	r, err := c.endData(w.dot)
@@ -229,10 +240,7 @@ func (c *Client) Bdat(ctx context.Context) (*BodyWriter, error) {
 // prepareChunks sets up c.cw; flight says the first chunk completes a pipelined flight
 // whose MAIL and RCPT replies are still to be read.
 func (c *Client) prepareChunks(flight bool) {
-	if c.chunk == nil {
-		c.chunk = make([]byte, 0, ChunkSize)
-	}
-	c.cw = chunkWriter{buf: c.chunk[:0], emit: c.emitFn}
+	c.cw = chunkWriter{buf: c.chunk[:0], max: ChunkSize, emit: c.emitFn}
 	c.flight = flight
 	c.pendingChunks = 0
 	c.lastReply = nil

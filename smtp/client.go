@@ -62,7 +62,7 @@ type Client struct {
 	t             txn
 	dot           dotWriter
 	cw            chunkWriter
-	chunk         []byte // BDAT buffer, ChunkSize, allocated on first use
+	chunk         []byte // BDAT buffer, grown up to ChunkSize as bodies need, kept for reuse
 	emitFn        func(p []byte, last bool) error
 	flight        bool // the first BDAT chunk completes a pipelined flight
 	pendingChunks int  // pipelined BDAT chunks whose replies are unread

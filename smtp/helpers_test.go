@@ -154,3 +154,5 @@ func replyOf(err error) *transport.Reply {
 func bufioWriter(w io.Writer) *bufio.Writer { return bufio.NewWriterSize(w, 4096) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func writeMIME(w io.Writer, m *transport.Message) error { return mime.Write(w, m, nil) }
