@@ -141,15 +141,22 @@ func dial(ctx context.Context, cfg *config, addr string, tr *transcript, ph *pha
 // or not) so that Probe can report how far it got. The caller closes it.
 func dialPartial(ctx context.Context, cfg *config, addr string, tr *transcript, ph *phases) (*Client, error) {
 	t0 := time.Now()
+	endDial := transport.StartPhase(ctx, transport.PhaseDial)
 	conn, err := cfg.dial(ctx, addr)
 	if err != nil {
-		return nil, ioError(ctx, "dial "+addr, err)
+		err = ioError(ctx, "dial "+addr, err)
+		endDial(err)
+		return nil, err
 	}
 	c := newClient(cfg, addr, conn, tr)
 	c.begin(ctx)
 	defer c.end()
 	if cfg.TLS == TLSImplicit {
-		if err := c.handshake(); err != nil {
+		endTLS := transport.StartPhase(ctx, transport.PhaseTLS)
+		err := c.handshake()
+		endTLS(err)
+		if err != nil {
+			endDial(err)
 			return c, err
 		}
 	}
@@ -158,17 +165,25 @@ func dialPartial(ctx context.Context, cfg *config, addr string, tr *transcript, 
 		ph.dial = t1.Sub(t0)
 	}
 	if err := c.readGreeting(); err != nil {
+		endDial(err)
 		return c, err
 	}
 	t2 := time.Now()
-	if err := c.sayHello(); err != nil {
+	err = c.sayHello()
+	endDial(err)
+	if err != nil {
 		return c, err
 	}
 	t3 := time.Now()
 	if ph != nil {
 		ph.greeting, ph.hello = t2.Sub(t1), t3.Sub(t2)
 	}
+	endTLS := noPhase
+	if cfg.TLS == TLSRequired || cfg.TLS == TLSOpportunistic && c.ext.startTLS {
+		endTLS = transport.StartPhase(ctx, transport.PhaseTLS)
+	}
 	err = c.setupTLS()
+	endTLS(err)
 	t4 := time.Now()
 	if ph != nil {
 		ph.tls = t4.Sub(t3)
@@ -177,7 +192,9 @@ func dialPartial(ctx context.Context, cfg *config, addr string, tr *transcript, 
 		return c, err
 	}
 	if cfg.auth != nil {
+		endAuth := transport.StartPhase(ctx, transport.PhaseAuth)
 		err := c.authenticate(cfg.auth)
+		endAuth(err)
 		if ph != nil {
 			ph.auth = time.Since(t4)
 		}
@@ -187,6 +204,8 @@ func dialPartial(ctx context.Context, cfg *config, addr string, tr *transcript, 
 	}
 	return c, nil
 }
+
+func noPhase(error) {}
 
 // setupTLS applies the TLS policy after the first EHLO.
 func (c *Client) setupTLS() error {

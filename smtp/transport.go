@@ -227,9 +227,7 @@ func (t *Transport) dial(ctx context.Context) (*pconn, error) {
 	if t.tr != nil {
 		tr = &transcript{w: t.tr, prefix: "[" + strconv.Itoa(id) + "] "}
 	}
-	end := transport.StartPhase(ctx, transport.PhaseDial)
 	c, err := dial(ctx, t.cfg, t.addr, tr, nil)
-	end(err)
 	if err != nil {
 		t.release()
 		return nil, err

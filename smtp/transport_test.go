@@ -302,3 +302,45 @@ func TestTransportString(t *testing.T) {
 	}
 	tp.Close()
 }
+
+func TestTransportReportsPhases(t *testing.T) {
+	s := smtptest.NewScripted(t, steps(greet("AUTH PLAIN", "PIPELINING"), []step{{Expect: "AUTH PLAIN *", Reply: "235 ok"}},
+		[]step{
+			{Expect: "MAIL FROM:<a@example.com>", Reply: "250 ok", Defer: true},
+			{Expect: "RCPT TO:<b@x.test>", Reply: "250 ok", Defer: true},
+			{Expect: "DATA", Reply: "354 go"},
+			{Body: true, Reply: "250 ok"},
+		}, txnSteps("c@x.test"), quitStep))
+	var mu sync.Mutex
+	var log []string
+	obs := &transport.Observer{
+		Phase: func(p string) func(error) {
+			mu.Lock()
+			log = append(log, p)
+			mu.Unlock()
+			return func(err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				log = append(log, fmt.Sprintf("/%s:%v", p, err != nil))
+			}
+		},
+		Server: func(host string, port int) { log = append(log, "server "+host) },
+	}
+	o := cleartext()
+	o.Username, o.Password = "u", "p"
+	tp := newTransport(t, s.Addr(), o)
+	ctx := transport.WithObserver(testCtx(t), obs)
+	if _, err := tp.Send(ctx, testMessage("b@x.test")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.Send(ctx, testMessage("c@x.test")); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(log, " ")
+	want := "server 127.0.0.1 dial /dial:false auth /auth:false envelope /envelope:false body /body:false " +
+		"server 127.0.0.1 envelope /envelope:false body /body:false" // the warm connection: no dial
+	if got != want {
+		t.Errorf("phases\n got %s\nwant %s", got, want)
+	}
+	tp.Close()
+}
