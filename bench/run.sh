@@ -25,6 +25,10 @@ echo "== throughput through the sink"
 bin/load -sink bin/sink -out results/load.json "$@"
 
 elapsed=$(( $(date +%s) - start ))
+rev=$(git -C .. rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C .. status --porcelain -- 'smtp/*.go' 'mailer/*.go' 'transport/*.go' 2>/dev/null)" ]; then
+	rev="$rev, with uncommitted changes in smtp/, mailer/ or transport/"
+fi
 bin/report -load results/load.json -heap results/heap.json -mime results/mime.txt \
-	-total "$((elapsed / 60)) min $((elapsed % 60)) s" -out RESULTS.md
+	-total "$((elapsed / 60)) min $((elapsed % 60)) s" -rev "$rev" -out RESULTS.md
 echo "== wrote RESULTS.md in ${elapsed}s"

@@ -79,6 +79,7 @@ func main() {
 	mimePath := flag.String("mime", "results/mime.txt", "go test -bench output of ./mimebench")
 	out := flag.String("out", "RESULTS.md", "markdown to write")
 	total := flag.String("total", "", "wall time of the whole run, for the header")
+	rev := flag.String("rev", "", "the Postie commit measured, for the header")
 	flag.Parse()
 
 	var ld loadOutput
@@ -88,6 +89,9 @@ func main() {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmark results\n\n")
+	if *rev != "" {
+		fmt.Fprintf(&b, "Postie at commit %s. ", *rev)
+	}
 	fmt.Fprintf(&b, "Produced by `bench/run.sh` on %s: %s, %d CPUs, every figure the median of %d repetitions measured in the same run", ld.Started.UTC().Format("2006-01-02 15:04 MST"), ld.GoVersion, ld.CPUs, ld.Reps)
 	if *total != "" {
 		fmt.Fprintf(&b, " (whole run: %s)", *total)
