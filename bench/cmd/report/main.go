@@ -362,7 +362,7 @@ func writeHeap(b *strings.Builder, hs []heapResult) []string {
 	fmt.Fprintf(b, "## Peak heap with a %d MiB attachment\n\n", hs[0].Size>>20)
 	b.WriteString("The attachment is generated on the fly (a reader over a repeated 64 KiB block), except for jordan-wright/email, which only takes a `[]byte`: there the input slice is allocated before the baseline and the figure is what the library needs on top of it. ")
 	b.WriteString("*write* renders the message to a counting writer; *send* delivers it to the sink over cleartext SMTP. Each line is a fresh process with GOGC=10.\n\n")
-	b.WriteString("| library | mode | streams the attachment | peak heap (MiB) | allocated (MiB) | peak RSS (MiB) | seconds |\n|---|---|---|---:|---:|---:|---:|\n")
+	b.WriteString("| library | mode | attachment from a reader | peak heap (MiB) | allocated (MiB) | peak RSS (MiB) | seconds |\n|---|---|---|---:|---:|---:|---:|\n")
 	var out []string
 	for _, h := range hs {
 		if h.Error != "" {
