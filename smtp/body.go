@@ -131,8 +131,7 @@ func (w *chunkWriter) close() error {
 
 // writeChunk queues "BDAT n [LAST]" and the chunk.
 func (c *Client) writeChunk(p []byte, last bool) error {
-	var hdr [32]byte
-	b := append(hdr[:0], "BDAT "...)
+	b := append(c.hdrBuf[:0], "BDAT "...)
 	b = strconv.AppendInt(b, int64(len(p)), 10)
 	if last {
 		b = append(b, " LAST"...)
@@ -142,6 +141,7 @@ func (c *Client) writeChunk(p []byte, last bool) error {
 		c.tr.body(int64(len(p)))
 	}
 	b = append(b, '\r', '\n')
+	c.hdrBuf = b[:0]
 	c.bodyTimeout = c.cfg.Timeouts.DataBlock
 	c.bw.Write(b)
 	_, err := c.bw.Write(p)
@@ -198,10 +198,12 @@ func (w *BodyWriter) Close() error {
 		if w.final != nil && c.committed && !isReplyErr(w.final) {
 			w.final = maybeDelivered(c.ctx, w.final)
 		}
+		c.needReset = w.final != nil
 		return w.final
 	}
 	r, err := c.endData(w.dot)
 	w.reply, w.final = r, err
+	c.needReset = false // after the final reply no transaction is open, whatever it said
 	return err
 }
 

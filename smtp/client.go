@@ -57,6 +57,8 @@ type Client struct {
 	needReset   bool // a transaction failed after MAIL; RSET before the next one
 	msgs        int  // transactions completed, for the pool
 	redact      bool // the transcript hides lines (AUTH exchange)
+	lineBuf     []byte // the MAIL line of the current Send (kept across its transactions)
+	hdrBuf      []byte // BDAT headers
 
 	// Transaction and body state, kept here so a warm connection sends without allocating it.
 	t             txn
@@ -327,6 +329,15 @@ func (c *Client) cmd(parts ...string) {
 		} else {
 			c.tr.line("C: ", parts...)
 		}
+	}
+}
+
+// cmdBytes is cmd for a line built in a buffer.
+func (c *Client) cmdBytes(line []byte) {
+	c.bw.Write(line)
+	c.bw.WriteString("\r\n")
+	if c.tr != nil {
+		c.tr.bytesLine("C: ", line)
 	}
 }
 
@@ -808,7 +819,7 @@ func (c *Client) Mail(ctx context.Context, from string, opts *MailOptions) error
 	}
 	c.begin(ctx)
 	defer c.end()
-	if err := c.roundTrip("MAIL", c.cfg.Timeouts.Mail, 2, line); err != nil {
+	if err := c.roundTrip("MAIL", c.cfg.Timeouts.Mail, 2, string(line)); err != nil {
 		return err
 	}
 	c.needReset = true
@@ -830,17 +841,18 @@ func (c *Client) Rcpt(ctx context.Context, to string, opts *RcptOptions) error {
 }
 
 // mailLine builds the MAIL command and checks the options against the extensions.
-func (c *Client) mailLine(from string, o *MailOptions) (string, error) {
+// The line is built in a buffer of the Client, valid until the next call.
+func (c *Client) mailLine(from string, o *MailOptions) ([]byte, error) {
 	if err := checkLine("sender address", from); err != nil {
-		return "", err
+		return nil, err
 	}
-	b := make([]byte, 0, 64+len(from))
-	b = append(b, "MAIL FROM:<"...)
+	b := append(c.lineBuf[:0], "MAIL FROM:<"...)
+	defer func() { c.lineBuf = b[:0] }()
 	b = append(b, from...)
 	b = append(b, '>')
 	if _, ok := c.ext.params["SIZE"]; ok && o.Size > 0 {
 		if c.ext.size > 0 && o.Size > c.ext.size {
-			return "", &transport.Error{Code: transport.ResourceExhausted,
+			return nil, &transport.Error{Code: transport.ResourceExhausted,
 				Err: fmt.Errorf("smtp: the message is %d bytes and %s accepts at most %d (EHLO SIZE); nothing was sent", o.Size, c.cfg.host, c.ext.size)}
 		}
 		b = append(b, " SIZE="...)
@@ -848,22 +860,22 @@ func (c *Client) mailLine(from string, o *MailOptions) (string, error) {
 	}
 	if o.EightBit {
 		if !c.ext.eightBit {
-			return "", unimplemented(c, "8BITMIME", "the body has 8-bit text; turn Allow8Bit off")
+			return nil, unimplemented(c, "8BITMIME", "the body has 8-bit text; turn Allow8Bit off")
 		}
 		b = append(b, " BODY=8BITMIME"...)
 	}
 	if o.UTF8 {
 		if !c.ext.smtpUTF8 {
-			return "", unimplemented(c, "SMTPUTF8", "an address or header of the message needs it")
+			return nil, unimplemented(c, "SMTPUTF8", "an address or header of the message needs it")
 		}
 		b = append(b, " SMTPUTF8"...)
 	}
 	if o.RequireTLS {
 		if !c.ext.requireTLS {
-			return "", unimplemented(c, "REQUIRETLS", "the message asks for it")
+			return nil, unimplemented(c, "REQUIRETLS", "the message asks for it")
 		}
 		if c.tlsState == nil {
-			return "", &transport.Error{Code: transport.FailedPrecondition, Err: errors.New("smtp: the message asks for REQUIRETLS and the connection is not encrypted; nothing was sent")}
+			return nil, &transport.Error{Code: transport.FailedPrecondition, Err: errors.New("smtp: the message asks for REQUIRETLS and the connection is not encrypted; nothing was sent")}
 		}
 		b = append(b, " REQUIRETLS"...)
 	}
@@ -871,7 +883,7 @@ func (c *Client) mailLine(from string, o *MailOptions) (string, error) {
 		if o.Return != "" {
 			ret := strings.ToUpper(o.Return)
 			if ret != "FULL" && ret != "HDRS" {
-				return "", invalidf("smtp: DSN Return %q: use FULL or HDRS", o.Return)
+				return nil, invalidf("smtp: DSN Return %q: use FULL or HDRS", o.Return)
 			}
 			b = append(b, " RET="...)
 			b = append(b, ret...)
@@ -881,7 +893,7 @@ func (c *Client) mailLine(from string, o *MailOptions) (string, error) {
 			b = appendXtext(b, o.EnvID)
 		}
 	}
-	return string(b), nil
+	return b, nil
 }
 
 func unimplemented(c *Client, ext, why string) error {

@@ -17,7 +17,7 @@ var errAbort = errors.New("smtp: transaction aborted")
 
 // plan is what one message needs from this session, worked out once per Send.
 type plan struct {
-	mail  string // the MAIL FROM command line
+	mail  []byte // the MAIL FROM command line, in the Client's line buffer
 	mopts mime.Options
 	rcpt  *RcptOptions // DSN parameters for every RCPT, or nil
 	pipe  bool
@@ -50,6 +50,9 @@ func (c *Client) Send(ctx context.Context, m *transport.Message) (*transport.Rec
 	}
 	if m == nil || len(m.Envelope.To) == 0 {
 		return nil, invalidf("smtp: the message has no envelope recipient")
+	}
+	if err := transport.FromContext(ctx, nil); err != nil {
+		return nil, err
 	}
 	c.begin(ctx)
 	defer c.end()
@@ -171,7 +174,7 @@ func (c *Client) transaction(ctx context.Context, m *transport.Message, p *plan,
 		}
 		c.needReset = false
 	}
-	c.cmd(p.mail)
+	c.cmdBytes(p.mail)
 	c.needReset = true
 	if !p.pipe {
 		if err := c.flushExpect("MAIL", to.Mail); err != nil {
@@ -502,11 +505,14 @@ func queueID(r *transport.Reply) string {
 	}
 	s := r.Lines[len(r.Lines)-1]
 	lower := strings.ToLower(s)
-	for _, marker := range []string{"queued as ", "id=", "queued "} {
+	for _, marker := range [...]string{"queued as ", "id=", "queued "} {
 		if i := strings.Index(lower, marker); i >= 0 {
-			rest := strings.TrimSpace(s[i+len(marker):])
-			if f := strings.Fields(rest); len(f) > 0 {
-				return strings.Trim(f[0], "<>()[],;.")
+			rest := strings.TrimLeft(s[i+len(marker):], " ")
+			if end := strings.IndexAny(rest, " \t"); end >= 0 {
+				rest = rest[:end]
+			}
+			if rest = strings.Trim(rest, "<>()[],;."); rest != "" {
+				return rest
 			}
 		}
 	}

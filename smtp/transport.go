@@ -83,6 +83,9 @@ func (t *Transport) Send(ctx context.Context, m *transport.Message) (*transport.
 	if m == nil || len(m.Envelope.To) == 0 {
 		return nil, invalidf("smtp: the message has no envelope recipient")
 	}
+	if err := transport.FromContext(ctx, nil); err != nil {
+		return nil, err
+	}
 	transport.ObserveServer(ctx, t.cfg.host, t.port)
 	pc, err := t.get(ctx)
 	if err != nil {
