@@ -54,9 +54,9 @@ type Client struct {
 
 	bodyTimeout time.Duration // set while a body is written: deadline per write
 	broken      error
-	needReset   bool // a transaction failed after MAIL; RSET before the next one
-	msgs        int  // transactions completed, for the pool
-	redact      bool // the transcript hides lines (AUTH exchange)
+	needReset   bool   // a transaction failed after MAIL; RSET before the next one
+	msgs        int    // transactions completed, for the pool
+	redact      bool   // the transcript hides lines (AUTH exchange)
 	lineBuf     []byte // the MAIL line of the current Send (kept across its transactions)
 	hdrBuf      []byte // BDAT headers
 
