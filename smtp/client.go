@@ -31,8 +31,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // After an I/O error, a malformed reply or a 421 the Client is broken: later calls fail
 // and only Close is useful.
 type Client struct {
-	cfg  *config
-	addr string
+	cfg *config
 
 	mu   sync.Mutex // guards conn's deadline against the ctx watcher
 	gen  uint64     // operation generation, so a late ctx watcher does nothing
@@ -101,7 +100,7 @@ func NewClient(ctx context.Context, conn net.Conn, addr string, opts *Options) (
 	if cfg.Transcript != nil {
 		tr = &transcript{w: cfg.Transcript}
 	}
-	c := newClient(cfg, addr, conn, tr)
+	c := newClient(cfg, conn, tr)
 	if tc, ok := conn.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		c.tlsState = &st
@@ -115,8 +114,8 @@ func NewClient(ctx context.Context, conn net.Conn, addr string, opts *Options) (
 	return c, nil
 }
 
-func newClient(cfg *config, addr string, conn net.Conn, tr *transcript) *Client {
-	c := &Client{cfg: cfg, addr: addr, conn: conn, tr: tr}
+func newClient(cfg *config, conn net.Conn, tr *transcript) *Client {
+	c := &Client{cfg: cfg, conn: conn, tr: tr}
 	c.br = bufio.NewReaderSize(conn, MaxReplyLineLen)
 	c.bw = bufio.NewWriterSize(connWriter{c}, writeBufferSize)
 	c.rr.r = c.br
@@ -150,7 +149,7 @@ func dialPartial(ctx context.Context, cfg *config, addr string, tr *transcript, 
 		endDial(err)
 		return nil, err
 	}
-	c := newClient(cfg, addr, conn, tr)
+	c := newClient(cfg, conn, tr)
 	c.begin(ctx)
 	defer c.end()
 	if cfg.TLS == TLSImplicit {
