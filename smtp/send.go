@@ -290,6 +290,10 @@ func (c *Client) rcptReply(i int) error {
 		return nil
 	}
 	reply := c.rr.reply()
+	if reply.Code == 421 {
+		// The server is closing: the transaction is over, with nothing delivered.
+		return replyError("RCPT", reply)
+	}
 	e := transport.ClassifyReply(reply)
 	if e == nil {
 		e = &transport.Error{Code: transport.Internal, Reply: reply}
@@ -334,20 +338,14 @@ func (c *Client) flightReplies() error {
 	}
 	for i := range t.rcpts {
 		if err := c.rcptReply(i); err != nil {
-			if t.mailErr != nil {
+			switch {
+			case t.mailErr != nil:
 				return nil // the MAIL refusal is the story, whatever happened after
+			case isReplyErr(err): // 421: closing, no more replies come
+				t.mailErr = err
+				return nil
 			}
 			return err
-		}
-		if c.rr.code == 421 {
-			// The server is closing: the transaction is over, with nothing delivered.
-			if n := len(t.refused); n > 0 && t.refused[n-1].Recipient == t.rcpts[i] {
-				t.refused = t.refused[:n-1]
-			}
-			if t.mailErr == nil {
-				t.mailErr = replyError("RCPT", c.rr.reply())
-			}
-			return nil
 		}
 	}
 	if t.mailErr != nil {

@@ -796,3 +796,28 @@ func TestSendArguments(t *testing.T) {
 		t.Errorf("CRLF in a recipient: %v", err)
 	}
 }
+
+func TestSend421OnRcpt(t *testing.T) {
+	for _, exts := range [][]string{nil, {"PIPELINING"}} {
+		t.Run(fmt.Sprint(exts), func(t *testing.T) {
+			flight := []step{
+				{Expect: "MAIL FROM:<a@example.com>", Reply: "250 ok", Defer: exts != nil},
+				{Expect: "RCPT TO:<b@x.test>", Reply: "250 ok", Defer: exts != nil},
+				{Expect: "RCPT TO:<c@x.test>", Reply: "421 4.7.0 too many errors, closing", Drop: true},
+			}
+			s := smtptest.NewScripted(t, steps(greet(exts...), flight))
+			o := cleartext()
+			c := dialT(t, s.Addr(), o)
+			rec, err := c.Send(testCtx(t), testMessage("b@x.test", "c@x.test", "d@x.test"))
+			if rec != nil {
+				t.Errorf("receipt %+v", rec)
+			}
+			// The whole message failed with the 421, for every recipient alike.
+			wantCode(t, err, transport.Unavailable, true)
+			if r := replyOf(err); r == nil || r.Code != 421 || errors.Is(err, transport.ErrMaybeDelivered) {
+				t.Errorf("err = %v", err)
+			}
+			finish(t, s)
+		})
+	}
+}
