@@ -70,8 +70,8 @@ type Timeouts struct {
 	DataTerm  time.Duration // the reply after the final dot or BDAT LAST; default 10 min
 }
 
-// DefaultTimeouts are the timeouts a zero Timeouts field takes.
-var DefaultTimeouts = Timeouts{
+// defaultTimeouts are the timeouts a zero Timeouts field takes (documented on Timeouts).
+var defaultTimeouts = Timeouts{
 	Dial:      30 * time.Second,
 	Greeting:  5 * time.Minute,
 	Command:   5 * time.Minute,
@@ -94,7 +94,7 @@ func (t Timeouts) withDefaults() Timeouts {
 		}
 		return def
 	}
-	d := DefaultTimeouts
+	d := defaultTimeouts
 	return Timeouts{
 		Dial:      pick(t.Dial, d.Dial),
 		Greeting:  pick(t.Greeting, d.Greeting),
@@ -152,7 +152,7 @@ type Options struct {
 	// credentials) use that address, not the peer the function reaches.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	// Timeouts bounds each phase; zero fields take DefaultTimeouts.
+	// Timeouts bounds each phase; zero fields take the defaults documented on Timeouts.
 	Timeouts Timeouts
 
 	// Pool settings of a Transport.
@@ -259,13 +259,16 @@ func (cfg *config) tlsConfig() *tls.Config {
 	return tc
 }
 
+// dial connects within Timeouts.Dial (and ctx).
 func (cfg *config) dial(ctx context.Context, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeouts.Dial)
+	defer cancel()
 	if cfg.DialContext != nil {
 		return cfg.DialContext(ctx, "tcp", addr)
 	}
 	d := cfg.Dialer
 	if d == nil {
-		d = &net.Dialer{Timeout: cfg.Timeouts.Dial}
+		d = &net.Dialer{}
 	}
 	return d.DialContext(ctx, "tcp", addr)
 }
