@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/mail"
 	"slices"
 	"strconv"
@@ -819,5 +820,107 @@ func TestSend421OnRcpt(t *testing.T) {
 			}
 			finish(t, s)
 		})
+	}
+}
+
+func TestLowLevelBdat(t *testing.T) {
+	body := bytes.Repeat([]byte("chunk me\r\n"), (ChunkSize+ChunkSize/2)/10)
+	s := smtptest.NewScripted(t, steps(greet("CHUNKING", "PIPELINING"), []step{
+		{Expect: "MAIL FROM:<a@x.test>", Reply: "250 ok"},
+		{Expect: "RCPT TO:<b@x.test>", Reply: "250 ok"},
+		{Expect: fmt.Sprintf("BDAT %d", ChunkSize), Body: true, Reply: "250 2.0.0 chunk ok", Defer: true},
+		{Expect: fmt.Sprintf("BDAT %d LAST", len(body)-ChunkSize), Body: true, Reply: "250 2.0.0 queued as LL"},
+	}))
+	ctx := testCtx(t)
+	c := dialT(t, s.Addr(), cleartext())
+	if err := c.Mail(ctx, "a@x.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt(ctx, "b@x.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Bdat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := body; len(p) > 0; p = p[min(len(p), 70000):] {
+		if _, err := w.Write(p[:min(len(p), 70000)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil || queueID(w.Reply()) != "LL" {
+		t.Fatalf("Close: %v, reply %v", err, w.Reply())
+	}
+	if err := w.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Error("Write after Close")
+	}
+	finish(t, s)
+	if b := s.Bodies(); len(b) != 1 || !bytes.Equal(b[0], body) {
+		t.Error("body differs")
+	}
+	t.Run("without CHUNKING", func(t *testing.T) {
+		s := smtptest.NewScripted(t, steps(greet()))
+		if _, err := dialT(t, s.Addr(), cleartext()).Bdat(testCtx(t)); transport.CodeOf(err) != transport.Unimplemented {
+			t.Errorf("err = %v", err)
+		}
+	})
+}
+
+func TestNewClientKeepsTLSPolicy(t *testing.T) {
+	s := smtptest.NewScripted(t, steps(greet("STARTTLS")))
+	conn, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(testCtx(t), conn, s.Addr(), &Options{LocalName: "client.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello(testCtx(t), ""); err != nil {
+		t.Fatal(err)
+	}
+	// Required TLS was never started: no MAIL, no AUTH, no Send.
+	if err := c.Mail(testCtx(t), "a@x.test", nil); transport.CodeOf(err) != transport.FailedPrecondition {
+		t.Errorf("Mail: %v", err)
+	}
+	if err := c.Auth(testCtx(t), PlainAuth("", "u", "p")); transport.CodeOf(err) != transport.FailedPrecondition {
+		t.Errorf("Auth: %v", err)
+	}
+	if _, err := c.Send(testCtx(t), testMessage("b@x.test")); transport.CodeOf(err) != transport.FailedPrecondition {
+		t.Errorf("Send: %v", err)
+	}
+	c.Close()
+	s.Wait()
+}
+
+func TestSplitThenFailure(t *testing.T) {
+	s := smtptest.NewScripted(t, steps(greet("PIPELINING"), []step{
+		{Expect: "MAIL FROM:<a@example.com>", Reply: "250 ok", Defer: true},
+		{Expect: "RCPT TO:<r1@x.test>", Reply: "250 ok", Defer: true},
+		{Expect: "RCPT TO:<r2@x.test>", Reply: "452 4.5.3 too many recipients", Defer: true},
+		{Expect: "RCPT TO:<r3@x.test>", Reply: "452 4.5.3 too many recipients", Defer: true},
+		{Expect: "DATA", Reply: "354 go"},
+		{Body: true, Reply: "250 ok"},
+		{Expect: "MAIL FROM:<a@example.com>", Reply: "250 ok", Defer: true},
+		{Expect: "RCPT TO:<r2@x.test>", Reply: "250 ok", Defer: true},
+		{Expect: "RCPT TO:<r3@x.test>", Reply: "452 4.5.3 too many recipients", Defer: true},
+		{Expect: "DATA", Reply: "354 go"},
+		{Body: true, Drop: true},
+	}))
+	rec, err := dialT(t, s.Addr(), cleartext()).Send(testCtx(t), testMessage("r1@x.test", "r2@x.test", "r3@x.test"))
+	var pe *transport.PartialError
+	if !errors.As(err, &pe) || rec == nil || !slices.Equal(rec.Accepted, []string{"r1@x.test"}) || len(pe.Rejected) != 2 {
+		t.Fatalf("%+v, %v", rec, err)
+	}
+	// r2 may have got it; r3 was never tried.
+	if r2 := pe.Rejected[0]; r2.Recipient != "r2@x.test" || !errors.Is(r2.Err, transport.ErrMaybeDelivered) {
+		t.Errorf("r2: %v", r2)
+	}
+	if r3 := pe.Rejected[1]; r3.Recipient != "r3@x.test" || errors.Is(r3.Err, transport.ErrMaybeDelivered) || !transport.IsTemporary(r3.Err) {
+		t.Errorf("r3: %v", r3)
 	}
 }
