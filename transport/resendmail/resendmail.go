@@ -130,20 +130,7 @@ func (t *Transport) Close() error { return t.ep.Close() }
 
 // As exposes the HTTP client: target may be a *Doer, or a **http.Client when the Doer is
 // an *http.Client.
-func (t *Transport) As(target any) bool {
-	switch p := target.(type) {
-	case *Doer:
-		*p = t.ep.Doer()
-		return true
-	case **http.Client:
-		c, ok := t.ep.Doer().(*http.Client)
-		if ok {
-			*p = c
-		}
-		return ok
-	}
-	return false
-}
+func (t *Transport) As(target any) bool { return httpmail.As[Doer](t.ep, target) }
 
 // IdempotencyKey returns the Idempotency-Key Send uses for a message with this Message-ID:
 // the id itself when it fits Resend's 256 characters, else "sha256:" and its hex digest.

@@ -128,20 +128,7 @@ func (t *Transport) Close() error { return t.ep.Close() }
 
 // As exposes the HTTP client: target may be a *Doer, or a **http.Client when the Doer is
 // an *http.Client.
-func (t *Transport) As(target any) bool {
-	switch p := target.(type) {
-	case *Doer:
-		*p = t.ep.Doer()
-		return true
-	case **http.Client:
-		c, ok := t.ep.Doer().(*http.Client)
-		if ok {
-			*p = c
-		}
-		return ok
-	}
-	return false
-}
+func (t *Transport) As(target any) bool { return httpmail.As[Doer](t.ep, target) }
 
 // Send sends m with one Mail Send request. SendGrid accepts or refuses a message whole, so
 // on success every envelope recipient is Accepted; Receipt.ID is SendGrid's X-Message-Id.

@@ -33,19 +33,7 @@ func TestConformance(t *testing.T) {
 			"Recipients": "SendGrid requires a To recipient, so the suite's Bcc-only message is refused " +
 				"(TestRefusedBeforeSending/\"bcc only\"); TestRecipients covers To, Cc, Bcc and Reply-To",
 		},
-		AsTests: []func(*testing.T, transport.Transport){
-			func(t *testing.T, tr transport.Transport) {
-				var d Doer
-				var c *http.Client
-				if !transport.As(tr, &d) || d == nil || !transport.As(tr, &c) || c == nil {
-					t.Errorf("As(*Doer) and As(**http.Client) should reach the default client")
-				}
-				var other *url.URL
-				if transport.As(tr, &other) {
-					t.Errorf("As(**url.URL) = true")
-				}
-			},
-		},
+		AsTests: []func(*testing.T, transport.Transport){fakeapi.AsClient[Doer]},
 	})
 }
 

@@ -283,6 +283,17 @@ func Maker(newAPI func() API, open func(baseURL string) (transport.Transport, er
 	}
 }
 
+// AsClient is a transporttest.Options.AsTests entry for an adapter over an
+// httpmail.Endpoint with the default client: As reaches that client both as the adapter's
+// Doer D and as an *http.Client. Use it as AsClient[Doer].
+func AsClient[D httpmail.Doer](t *testing.T, tr transport.Transport) {
+	var d D
+	var c *http.Client
+	if !transport.As(tr, &d) || any(d) == nil || !transport.As(tr, &c) || c == nil {
+		t.Errorf("As(*Doer) and As(**http.Client) should reach the default client")
+	}
+}
+
 // Bearer reports whether r carries "Authorization: Bearer key".
 func Bearer(r *http.Request, key string) bool {
 	v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -64,8 +64,26 @@ func NewEndpoint(provider string, base *url.URL, doer Doer, auth func(http.Heade
 	return e
 }
 
-// Doer returns the client requests go through.
-func (e *Endpoint) Doer() Doer { return e.doer }
+// As is the adapters' Transport.As: it stores the client requests go through in target
+// when target is a *D (D being the adapter's own Doer interface, which has this package's
+// method set), or a **http.Client when that client is an *http.Client.
+func As[D Doer](e *Endpoint, target any) bool {
+	switch p := target.(type) {
+	case *D:
+		d, ok := e.doer.(D)
+		if ok {
+			*p = d
+		}
+		return ok
+	case **http.Client:
+		c, ok := e.doer.(*http.Client)
+		if ok {
+			*p = c
+		}
+		return ok
+	}
+	return false
+}
 
 // String names the provider and base URL; it never includes credentials.
 func (e *Endpoint) String() string { return e.Provider + "(" + e.Base.Redacted() + ")" }

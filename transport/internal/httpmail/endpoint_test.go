@@ -230,3 +230,37 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestAs checks the adapters' shared escape hatch: the default client is reachable both as
+// the adapter's own Doer interface and as an *http.Client; a caller's Doer only as a Doer.
+func TestAs(t *testing.T) {
+	type adapterDoer interface { // what each adapter package declares as its Doer
+		Do(*http.Request) (*http.Response, error)
+	}
+	u, _ := url.Parse("https://api.example.com")
+	def := NewEndpoint("testmail", u, nil, nil)
+	defer def.Close()
+	var d adapterDoer
+	var c *http.Client
+	if !As[adapterDoer](def, &d) || !As[adapterDoer](def, &c) || c == nil || d != Doer(c) {
+		t.Errorf("default client: As(*Doer) = %v, As(**http.Client) = %v", d, c)
+	}
+	var other *url.URL
+	if As[adapterDoer](def, &other) || As[adapterDoer](def, nil) {
+		t.Errorf("As reached a target it does not know")
+	}
+
+	own := doerFunc(func(*http.Request) (*http.Response, error) { return nil, errors.New("unused") })
+	mine := NewEndpoint("testmail", u, own, nil)
+	d, c = nil, nil
+	if !As[adapterDoer](mine, &d) || d == nil {
+		t.Errorf("caller's Doer not reached")
+	}
+	if As[adapterDoer](mine, &c) || c != nil {
+		t.Errorf("As(**http.Client) = true for a Doer that is not an *http.Client")
+	}
+}
+
+type doerFunc func(*http.Request) (*http.Response, error)
+
+func (f doerFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
