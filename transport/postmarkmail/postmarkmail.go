@@ -231,26 +231,19 @@ func (t *Transport) build(m *transport.Message) ([]byte, []string, error) {
 		}
 		req.Metadata = m.Metadata
 	}
-	budget := int64(t.maxSize)
-	for i := range m.Attachments {
-		a := &m.Attachments[i]
-		data, err := httpmail.ReadAttachment(provider, i, a, budget)
-		if err != nil {
-			return nil, nil, err
+	parts, err := httpmail.ReadAttachments(provider, m, int64(t.maxSize), func(_ int, p *httpmail.Part) error {
+		if p.Inline && !ascii(p.ContentID) {
+			return httpmail.Unsupported(provider, fmt.Sprintf("the Content-ID %q (not ASCII)", p.ContentID), "Postmark accepts ASCII Content-IDs only (RFC 2392): use e.g. logo@example.com")
 		}
-		budget -= int64(len(data))
-		att := attachment{Name: a.Filename, Content: data, ContentType: httpmail.ContentType(a)}
-		if a.Inline {
-			if !ascii(a.ContentID) {
-				return nil, nil, httpmail.Unsupported(provider, fmt.Sprintf("the Content-ID %q (not ASCII)", a.ContentID), "Postmark accepts ASCII Content-IDs only (RFC 2392): use e.g. logo@example.com")
-			}
-			att.ContentID = a.ContentID
-			if att.Name == "" {
-				att.Name = a.ContentID
-			}
-		}
-		if att.Name == "" {
-			return nil, nil, httpmail.Unsupported(provider, fmt.Sprintf("attachment %d without a file name", i), "Postmark requires a Name: set Filename")
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range parts {
+		att := attachment{Name: p.Name, Content: p.Data, ContentType: p.ContentType}
+		if p.Inline {
+			att.ContentID = p.ContentID
 		}
 		req.Attachments = append(req.Attachments, att)
 	}

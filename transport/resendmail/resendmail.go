@@ -240,30 +240,22 @@ func (t *Transport) build(m *transport.Message) ([]byte, []string, error) {
 	if req.Tags, err = tags(m); err != nil {
 		return nil, nil, err
 	}
-	budget := int64(t.maxSize)
-	for i := range m.Attachments {
-		a := &m.Attachments[i]
-		name := a.Filename
-		if name == "" && a.Inline {
-			name = a.ContentID
+	parts, err := httpmail.ReadAttachments(provider, m, int64(t.maxSize), func(_ int, p *httpmail.Part) error {
+		if ext := strings.ToLower(strings.TrimPrefix(path.Ext(p.Name), ".")); ext != "" && slices.Contains(refused, ext) {
+			return httpmail.Unsupported(provider, fmt.Sprintf("an attachment of type .%s (%q)", ext, p.Name), "Resend refuses executable and script attachments: zip it or send a link")
 		}
-		if ext := strings.ToLower(strings.TrimPrefix(path.Ext(name), ".")); ext != "" && slices.Contains(refused, ext) {
-			return nil, nil, httpmail.Unsupported(provider, fmt.Sprintf("an attachment of type .%s (%q)", ext, name), "Resend refuses executable and script attachments: zip it or send a link")
+		if len(p.ContentID) > MaxContentID {
+			return httpmail.TooMany(provider, "characters in a Content-ID", len(p.ContentID), MaxContentID, "use a shorter ContentID")
 		}
-		if len(a.ContentID) > MaxContentID {
-			return nil, nil, httpmail.TooMany(provider, "characters in a Content-ID", len(a.ContentID), MaxContentID, "use a shorter ContentID")
-		}
-		data, err := httpmail.ReadAttachment(provider, i, a, budget)
-		if err != nil {
-			return nil, nil, err
-		}
-		budget -= int64(len(data))
-		att := attachment{Content: data, Filename: name, ContentType: httpmail.ContentType(a)}
-		if a.Inline {
-			att.ContentID = a.ContentID
-		}
-		if att.Filename == "" {
-			return nil, nil, httpmail.Unsupported(provider, fmt.Sprintf("attachment %d without a file name", i), "Resend requires one: set Filename")
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range parts {
+		att := attachment{Content: p.Data, Filename: p.Name, ContentType: p.ContentType}
+		if p.Inline {
+			att.ContentID = p.ContentID
 		}
 		req.Attachments = append(req.Attachments, att)
 	}

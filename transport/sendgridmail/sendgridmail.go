@@ -291,23 +291,14 @@ func (t *Transport) build(m *transport.Message) ([]byte, []string, error) {
 	if t.sandbox {
 		req.MailSettings = &mailSettings{SandboxMode: &toggle{Enable: true}}
 	}
-	budget := int64(t.maxSize)
-	for i := range m.Attachments {
-		a := &m.Attachments[i]
-		data, err := httpmail.ReadAttachment(provider, i, a, budget)
-		if err != nil {
-			return nil, nil, err
-		}
-		budget -= int64(len(data))
-		att := attachment{Content: data, Type: httpmail.ContentType(a), Filename: a.Filename, Disposition: "attachment"}
-		if a.Inline {
-			att.Disposition, att.ContentID = "inline", a.ContentID
-			if att.Filename == "" {
-				att.Filename = a.ContentID
-			}
-		}
-		if att.Filename == "" {
-			return nil, nil, httpmail.Unsupported(provider, fmt.Sprintf("attachment %d without a file name", i), "SendGrid requires one: set Filename")
+	parts, err := httpmail.ReadAttachments(provider, m, int64(t.maxSize), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range parts {
+		att := attachment{Content: p.Data, Type: p.ContentType, Filename: p.Name, Disposition: "attachment"}
+		if p.Inline {
+			att.Disposition, att.ContentID = "inline", p.ContentID
 		}
 		req.Attachments = append(req.Attachments, att)
 	}

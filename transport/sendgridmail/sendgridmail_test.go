@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -309,18 +308,6 @@ func TestCallerDoerIsUsed(t *testing.T) {
 }
 
 const testMax = 64 << 10
-
-// endless is an attachment of unknown length that never ends: reading it must stop at the
-// size limit.
-func endless() transport.Attachment {
-	return transport.Attachment{Filename: "endless", Open: func() (io.ReadCloser, error) {
-		return io.NopCloser(zeros{}), nil
-	}}
-}
-
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 type doerFunc func(*http.Request) (*http.Response, error)
 

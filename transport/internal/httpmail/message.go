@@ -162,10 +162,56 @@ func Addresses(list []mail.Address) []string {
 	return out
 }
 
-// ReadAttachment reads attachment i of a message, refusing to read more than budget bytes
-// (what is left of the provider's size limit), so a huge file is rejected after reading at
-// most budget+1 bytes. Attachments are read again on every send: they are not one-shot.
-func ReadAttachment(provider string, i int, a *transport.Attachment, budget int64) ([]byte, error) {
+// Part is one attachment read whole, for a provider that takes attachments inside its
+// request body.
+type Part struct {
+	*transport.Attachment
+	// Name is what the provider files the part under: its Filename, or for an inline part
+	// without one its ContentID.
+	Name string
+	// Data is the content, read within the size budget.
+	Data []byte
+	// ContentType is the media type, application/octet-stream when unset.
+	ContentType string
+}
+
+// ReadAttachments reads m's attachments within budget bytes in total (what is left of the
+// provider's size limit), so a huge file is refused after reading at most budget+1 bytes.
+// It refuses a part without a name (the JSON send APIs require one); check, when set, may
+// refuse a part for a provider rule before it is read. Attachments are read again on
+// every send: they are not one-shot.
+func ReadAttachments(provider string, m *transport.Message, budget int64, check func(i int, p *Part) error) ([]Part, error) {
+	if len(m.Attachments) == 0 {
+		return nil, nil
+	}
+	parts := make([]Part, len(m.Attachments))
+	for i := range m.Attachments {
+		p := &parts[i]
+		p.Attachment = &m.Attachments[i]
+		p.Name, p.ContentType = p.Filename, ContentType(p.Attachment)
+		if p.Name == "" && p.Inline {
+			p.Name = p.ContentID
+		}
+		if p.Name == "" {
+			return nil, Unsupported(provider, fmt.Sprintf("attachment %d without a file name", i), "the provider requires one: set Filename")
+		}
+		if check != nil {
+			if err := check(i, p); err != nil {
+				return nil, err
+			}
+		}
+		data, err := readAttachment(provider, i, p.Attachment, budget)
+		if err != nil {
+			return nil, err
+		}
+		p.Data = data
+		budget -= int64(len(data))
+	}
+	return parts, nil
+}
+
+// readAttachment reads attachment i, refusing to read more than budget bytes.
+func readAttachment(provider string, i int, a *transport.Attachment, budget int64) ([]byte, error) {
 	if n, ok := a.Len(); ok && n > budget {
 		return nil, TooLarge(provider, n, budget)
 	}

@@ -1,0 +1,66 @@
+package httpmail
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/postiemail/postie/transport"
+)
+
+func TestReadAttachments(t *testing.T) {
+	opens := 0
+	m := &transport.Message{Attachments: []transport.Attachment{
+		{Filename: "a.pdf", ContentType: "application/pdf", Data: []byte("%PDF")},
+		{Inline: true, ContentID: "logo", Open: func() (io.ReadCloser, error) {
+			opens++
+			return io.NopCloser(strings.NewReader("png")), nil
+		}},
+	}}
+	var checked []string
+	parts, err := ReadAttachments("testmail", m, 100, func(i int, p *Part) error {
+		checked = append(checked, p.Name)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 2 || parts[0].Name != "a.pdf" || string(parts[0].Data) != "%PDF" || parts[0].ContentType != "application/pdf" ||
+		parts[1].Name != "logo" || string(parts[1].Data) != "png" || parts[1].ContentType != "application/octet-stream" || !parts[1].Inline {
+		t.Errorf("parts %+v", parts)
+	}
+	if strings.Join(checked, ",") != "a.pdf,logo" || opens != 1 {
+		t.Errorf("checked %v, opened %d times", checked, opens)
+	}
+}
+
+func TestReadAttachmentsRefuses(t *testing.T) {
+	never := func() (io.ReadCloser, error) {
+		t.Error("a refused attachment was opened")
+		return nil, errors.New("unreachable")
+	}
+	endless := func() (io.ReadCloser, error) { return io.NopCloser(zeros{}), nil }
+	for name, tc := range map[string]struct {
+		atts  []transport.Attachment
+		check func(int, *Part) error
+		code  transport.Code
+		says  string
+	}{
+		"no name":      {[]transport.Attachment{{Open: never}}, nil, transport.InvalidArgument, "attachment 0 without a file name"},
+		"check first":  {[]transport.Attachment{{Filename: "x.exe", Open: never}}, func(int, *Part) error { return Unsupported("testmail", ".exe", "zip it") }, transport.InvalidArgument, ".exe"},
+		"known size":   {[]transport.Attachment{{Filename: "big", Size: 101, Open: never}}, nil, transport.ResourceExhausted, "limit of 100"},
+		"budget spent": {[]transport.Attachment{{Filename: "a", Data: make([]byte, 60)}, {Filename: "b", Data: make([]byte, 60)}}, nil, transport.ResourceExhausted, "limit of 40"},
+		// An attachment of unknown length that never ends: reading stops past the budget.
+		"endless": {[]transport.Attachment{{Filename: "endless", Open: endless}}, nil, transport.ResourceExhausted, "101 exceeds"},
+	} {
+		_, err := ReadAttachments("testmail", &transport.Message{Attachments: tc.atts}, 100, tc.check)
+		if transport.CodeOf(err) != tc.code || err == nil || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: got %v (code %v), want %v containing %q", name, err, transport.CodeOf(err), tc.code, tc.says)
+		}
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
