@@ -30,6 +30,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
@@ -194,12 +195,7 @@ func (t *Transport) build(m *transport.Message) ([]byte, string, error) {
 	for _, tag := range m.Tags {
 		options = append(options, [2]string{"o:tag", tag})
 	}
-	keys := make([]string, 0, len(m.Metadata))
-	for k := range m.Metadata {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m.Metadata)) {
 		options = append(options, [2]string{"v:" + k, m.Metadata[k]})
 	}
 	if m.Envelope.RequireTLS {

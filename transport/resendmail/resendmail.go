@@ -273,46 +273,16 @@ func (t *Transport) build(m *transport.Message) ([]byte, []string, error) {
 // so that the same message always makes the same body: Resend refuses a repeated
 // Idempotency-Key with a different body.
 func tags(m *transport.Message) ([]tag, error) {
-	var out []tag
-	check := func(what, s string) error {
-		if s == "" || len(s) > MaxTag || strings.ContainsFunc(s, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
-		}) {
-			return httpmail.Unsupported(provider, fmt.Sprintf("the %s %q", what, s), "Resend tags take 1 to 256 ASCII letters, digits, _ and -: rename it")
-		}
-		return nil
+	ts, err := httpmail.Tags(provider, "Resend tags", m, MaxTag, true)
+	if err != nil || len(ts) == 0 {
+		return nil, err
 	}
-	seen := map[string]bool{}
-	for _, t := range m.Tags {
-		if err := check("tag", t); err != nil {
-			return nil, err
+	out := make([]tag, len(ts))
+	for i, t := range ts {
+		out[i].Name = t.Name
+		if t.Meta {
+			out[i].Value = &ts[i].Value
 		}
-		if seen[t] {
-			return nil, httpmail.Unsupported(provider, fmt.Sprintf("the tag %q given twice", t), "give each tag once")
-		}
-		seen[t] = true
-		out = append(out, tag{Name: t})
-	}
-	keys := make([]string, 0, len(m.Metadata))
-	for k := range m.Metadata {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		v := m.Metadata[k]
-		if err := check("metadata key", k); err != nil {
-			return nil, err
-		}
-		if v != "" {
-			if err := check("metadata value", v); err != nil {
-				return nil, err
-			}
-		}
-		if seen[k] {
-			return nil, httpmail.Unsupported(provider, fmt.Sprintf("the metadata key %q, also a tag", k), "Resend keeps both as tags: rename one")
-		}
-		seen[k] = true
-		out = append(out, tag{Name: k, Value: &v})
 	}
 	return out, nil
 }

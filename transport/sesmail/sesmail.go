@@ -40,8 +40,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -294,43 +292,17 @@ func addrs(l []mail.Address) []string {
 // tags returns m's tags ({tag, "true"}) and metadata ({key, value}) as SES message tags,
 // metadata sorted by key.
 func tags(m *transport.Message) ([]types.MessageTag, error) {
-	check := func(what, s string) error {
-		if s == "" || len(s) > MaxTag || strings.ContainsFunc(s, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
-		}) {
-			return httpmail.Unsupported(provider, fmt.Sprintf("the %s %q", what, s), "SES message tags take 1 to 256 ASCII letters, digits, _ and -: rename it")
-		}
-		return nil
+	ts, err := httpmail.Tags(provider, "SES message tags", m, MaxTag, false)
+	if err != nil || len(ts) == 0 {
+		return nil, err
 	}
-	var out []types.MessageTag
-	seen := map[string]bool{}
-	for _, tag := range m.Tags {
-		if err := check("tag", tag); err != nil {
-			return nil, err
+	out := make([]types.MessageTag, len(ts))
+	for i, t := range ts {
+		v := "true"
+		if t.Meta {
+			v = t.Value
 		}
-		if seen[tag] {
-			return nil, httpmail.Unsupported(provider, fmt.Sprintf("the tag %q given twice", tag), "give each tag once")
-		}
-		seen[tag] = true
-		out = append(out, types.MessageTag{Name: aws.String(tag), Value: aws.String("true")})
-	}
-	keys := make([]string, 0, len(m.Metadata))
-	for k := range m.Metadata {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if err := check("metadata key", k); err != nil {
-			return nil, err
-		}
-		if err := check("value of metadata "+k, m.Metadata[k]); err != nil {
-			return nil, err
-		}
-		if seen[k] {
-			return nil, httpmail.Unsupported(provider, fmt.Sprintf("the metadata key %q, also a tag", k), "SES keeps both as message tags: rename one")
-		}
-		seen[k] = true
-		out = append(out, types.MessageTag{Name: aws.String(k), Value: aws.String(m.Metadata[k])})
+		out[i] = types.MessageTag{Name: aws.String(t.Name), Value: aws.String(v)}
 	}
 	return out, nil
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/mail"
+	"slices"
 	"strings"
 
 	"github.com/postiemail/postie/transport"
@@ -257,6 +259,62 @@ func ContentType(a *transport.Attachment) string {
 		return "application/octet-stream"
 	}
 	return a.ContentType
+}
+
+// Tag is one entry of a name/value tag list: a message tag (Meta false, Value empty) or a
+// metadata entry.
+type Tag struct {
+	Name, Value string
+	Meta        bool
+}
+
+// Tags returns m's tags in order, then its metadata sorted by key (the same message always
+// makes the same request body), for providers that carry both as name/value tags (SES
+// message tags, Resend tags). It refuses what those APIs refuse: a name, or a value unless
+// emptyValues, that is empty, longer than max or holds characters other than ASCII letters,
+// digits, "_" and "-"; a tag given twice; a metadata key that is also a tag. what names the
+// provider's tags in the fix, e.g. "SES message tags".
+func Tags(provider, what string, m *transport.Message, max int, emptyValues bool) ([]Tag, error) {
+	if len(m.Tags)+len(m.Metadata) == 0 {
+		return nil, nil
+	}
+	check := func(field, s string) error {
+		if s == "" || len(s) > max || strings.ContainsFunc(s, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+		}) {
+			return Unsupported(provider, fmt.Sprintf("the %s %q", field, s), fmt.Sprintf("%s take 1 to %d ASCII letters, digits, _ and -: rename it", what, max))
+		}
+		return nil
+	}
+	out := make([]Tag, 0, len(m.Tags)+len(m.Metadata))
+	seen := make(map[string]bool, cap(out))
+	for _, t := range m.Tags {
+		if err := check("tag", t); err != nil {
+			return nil, err
+		}
+		if seen[t] {
+			return nil, Unsupported(provider, fmt.Sprintf("the tag %q given twice", t), "give each tag once")
+		}
+		seen[t] = true
+		out = append(out, Tag{Name: t})
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.Metadata)) {
+		v := m.Metadata[k]
+		if err := check("metadata key", k); err != nil {
+			return nil, err
+		}
+		if v != "" || !emptyValues {
+			if err := check("value of metadata "+k, v); err != nil {
+				return nil, err
+			}
+		}
+		if seen[k] {
+			return nil, Unsupported(provider, fmt.Sprintf("the metadata key %q, also a tag", k), fmt.Sprintf("%s keep both as tags: rename one", what))
+		}
+		seen[k] = true
+		out = append(out, Tag{Name: k, Value: v, Meta: true})
+	}
+	return out, nil
 }
 
 // MergeHeaders returns m's extra header fields as a name → value map for providers that

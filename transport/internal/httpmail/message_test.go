@@ -3,6 +3,7 @@ package httpmail
 import (
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,3 +65,31 @@ func TestReadAttachmentsRefuses(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+func TestTags(t *testing.T) {
+	m := &transport.Message{Tags: []string{"orders", "eu"}, Metadata: map[string]string{"tier": "gold", "order_id": "42", "note": ""}}
+	got, err := Tags("testmail", "Test tags", m, 10, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Tag{{Name: "orders"}, {Name: "eu"}, {Name: "note", Meta: true}, {Name: "order_id", Value: "42", Meta: true}, {Name: "tier", Value: "gold", Meta: true}}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	for name, tc := range map[string]struct {
+		m           transport.Message
+		emptyValues bool
+		says        string
+	}{
+		"empty value":   {transport.Message{Metadata: map[string]string{"k": ""}}, false, "value of metadata k"},
+		"long tag":      {transport.Message{Tags: []string{"abcdefghijk"}}, true, "1 to 10 ASCII"},
+		"space":         {transport.Message{Tags: []string{"a b"}}, true, `"a b"`},
+		"non-ASCII key": {transport.Message{Metadata: map[string]string{"stadt": "Köln"}}, true, "Köln"},
+		"twice":         {transport.Message{Tags: []string{"a", "a"}}, true, "given twice"},
+		"tag is key":    {transport.Message{Tags: []string{"k"}, Metadata: map[string]string{"k": "v"}}, true, "also a tag"},
+	} {
+		if _, err := Tags("testmail", "Test tags", &tc.m, 10, tc.emptyValues); transport.CodeOf(err) != transport.InvalidArgument || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: got %v, want InvalidArgument containing %q", name, err, tc.says)
+		}
+	}
+}
