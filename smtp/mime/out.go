@@ -105,12 +105,14 @@ func (o *out) base64(src []byte, first bool) bool {
 				j += 2
 			}
 			first = false
-			e := i + b64In
-			if e > n {
-				e = n
+			if n-i >= b64In {
+				encodeLine((*[b64Out]byte)(dst[j:j+b64Out]), (*[b64In]byte)(src[i:i+b64In]))
+				j += b64Out
+				continue
 			}
-			base64.StdEncoding.Encode(dst[j:], src[i:e])
-			j += base64.StdEncoding.EncodedLen(e - i)
+			// The part's last, short line, with its padding.
+			base64.StdEncoding.Encode(dst[j:], src[i:n])
+			j += base64.StdEncoding.EncodedLen(n - i)
 		}
 		o.buf = o.buf[:len(o.buf)+j]
 		src = src[n:]
