@@ -114,16 +114,16 @@ func (m *URLMux) OpenTransport(ctx context.Context, urlstr string) (transport.Tr
 	}
 	u, err := url.Parse(urlstr)
 	if err != nil {
-		return nil, transport.Errorf(transport.InvalidArgument, false, "mailer: open: malformed URL: %s", redactParseError(err))
+		return nil, transport.Errorf(transport.InvalidArgument, false, "mailer: open %q: malformed URL: %s", RedactURL(urlstr), parseProblem(urlstr, err))
 	}
 	if u.Scheme == "" {
-		return nil, transport.Errorf(transport.InvalidArgument, false, "mailer: open %q: no scheme; use a URL such as smtp://host:587 (known schemes: %s)", redactURL(u), strings.Join(m.Schemes(), ", "))
+		return nil, transport.Errorf(transport.InvalidArgument, false, "mailer: open %q: no scheme; use a URL such as smtp://host:587 (known schemes: %s)", RedactURL(urlstr), strings.Join(m.Schemes(), ", "))
 	}
 	m.mu.RLock()
 	o := m.schemes[strings.ToLower(u.Scheme)]
 	m.mu.RUnlock()
 	if o == nil {
-		return nil, transport.Errorf(transport.InvalidArgument, false, "mailer: open %q: unknown scheme %q; known schemes: %s (is the driver package imported?)", redactURL(u), u.Scheme, strings.Join(m.Schemes(), ", "))
+		return nil, transport.Errorf(transport.InvalidArgument, false, "mailer: open %q: unknown scheme %q; known schemes: %s (is the driver package imported?)", RedactURL(urlstr), u.Scheme, strings.Join(m.Schemes(), ", "))
 	}
 	return o.OpenTransportURL(ctx, u)
 }
@@ -187,28 +187,4 @@ func splitComposite(s string) (name string, args []string, ok bool) {
 		}
 	}
 	return name, args, depth == 0
-}
-
-// redactParseError keeps a password in a malformed URL out of the error text.
-func redactParseError(err error) string {
-	if ue, ok := err.(*url.Error); ok {
-		if u, perr := url.Parse(ue.URL); perr == nil {
-			return ue.Op + " " + u.Redacted() + ": " + ue.Err.Error()
-		}
-		return ue.Op + ": " + ue.Err.Error()
-	}
-	return err.Error()
-}
-
-// redactURL is u.Redacted that also hides what looks like credentials in an opaque URL:
-// "user:secret@host" (a forgotten "smtp://") parses as scheme "user", opaque "secret@host".
-func redactURL(u *url.URL) string {
-	if u.Opaque != "" {
-		if i := strings.LastIndexByte(u.Opaque, '@'); i >= 0 {
-			c := *u
-			c.Opaque = "xxxxx" + u.Opaque[i:]
-			return c.Redacted()
-		}
-	}
-	return u.Redacted()
 }
