@@ -119,33 +119,19 @@ func TestRefusedBeforeSending(t *testing.T) {
 	for i := range many {
 		many[i] = "r" + strconv.Itoa(i) + "@example.org"
 	}
-	for name, tc := range map[string]struct {
-		edit func(m *transport.Message)
-		code transport.Code
-		says string
-	}{
-		"envelope sender": {func(m *transport.Message) { m.Envelope.From = "bounce@example.com" }, transport.InvalidArgument, "envelope sender"},
-		"DSN":             {func(m *transport.Message) { m.Envelope.DSN = &transport.DSN{Return: "FULL"} }, transport.InvalidArgument, "DSN"},
-		"no recipients":   {func(m *transport.Message) { m.Envelope.To = nil }, transport.InvalidArgument, "Envelope.To is empty"},
-		"1001 recipients": {func(m *transport.Message) { m.Envelope.To = many }, transport.InvalidArgument, "1001"},
-		"11 tags":         {func(m *transport.Message) { m.Tags = strings.Fields("a b c d e f g h i j k") }, transport.InvalidArgument, "tags"},
-		"big metadata":    {func(m *transport.Message) { m.Metadata = map[string]string{"k": strings.Repeat("v", MaxOptions)} }, transport.InvalidArgument, "16"},
-		"too large": {func(m *transport.Message) {
+	fakeapi.RunRefusals(t, srv, tr, message, map[string]fakeapi.Refusal{
+		"envelope sender": {Edit: func(m *transport.Message) { m.Envelope.From = "bounce@example.com" }, Code: transport.InvalidArgument, Says: "envelope sender"},
+		"DSN":             {Edit: func(m *transport.Message) { m.Envelope.DSN = &transport.DSN{Return: "FULL"} }, Code: transport.InvalidArgument, Says: "DSN"},
+		"no recipients":   {Edit: func(m *transport.Message) { m.Envelope.To = nil }, Code: transport.InvalidArgument, Says: "Envelope.To is empty"},
+		"1001 recipients": {Edit: func(m *transport.Message) { m.Envelope.To = many }, Code: transport.InvalidArgument, Says: "1001"},
+		"11 tags":         {Edit: func(m *transport.Message) { m.Tags = strings.Fields("a b c d e f g h i j k") }, Code: transport.InvalidArgument, Says: "tags"},
+		"big metadata":    {Edit: func(m *transport.Message) { m.Metadata = map[string]string{"k": strings.Repeat("v", MaxOptions)} }, Code: transport.InvalidArgument, Says: "16"},
+		"too large": {Edit: func(m *transport.Message) {
 			m.Attachments = []transport.Attachment{{Filename: "big", Data: make([]byte, 60<<10)}}
-		}, transport.ResourceExhausted, "limit"},
-		"no Message-ID":  {func(m *transport.Message) { m.MessageID = "" }, transport.InvalidArgument, ""},
-		"CR in a header": {func(m *transport.Message) { m.Subject = "a\r\nBcc: x@example.com" }, transport.InvalidArgument, ""},
-	} {
-		m := message()
-		tc.edit(m)
-		_, err := tr.Send(context.Background(), m)
-		if transport.CodeOf(err) != tc.code || transport.IsTemporary(err) || !strings.Contains(err.Error(), tc.says) {
-			t.Errorf("%s: %v (code %v)", name, err, transport.CodeOf(err))
-		}
-	}
-	if n := len(srv.Requests()); n != 0 {
-		t.Errorf("%d requests reached Mailgun; every refusal must happen before sending", n)
-	}
+		}, Code: transport.ResourceExhausted, Says: "limit"},
+		"no Message-ID":  {Edit: func(m *transport.Message) { m.MessageID = "" }, Code: transport.InvalidArgument, Says: ""},
+		"CR in a header": {Edit: func(m *transport.Message) { m.Subject = "a\r\nBcc: x@example.com" }, Code: transport.InvalidArgument, Says: ""},
+	})
 }
 
 // TestErrorMapping sends against Mailgun's documented error answers, one per row.
@@ -172,15 +158,6 @@ func TestErrorMapping(t *testing.T) {
 		{Name: "503", Reply: mgError(503, "Service Unavailable"), Code: transport.Unavailable, Temporary: true, Says: "503"},
 		{Name: "504", Reply: &fakeapi.Reply{Status: 504, Body: []byte("<html>gateway timeout</html>")}, Code: transport.Unavailable, Temporary: true, Maybe: true, Says: "gateway timeout"},
 	})
-}
-
-func TestDroppedConnectionMayHaveDelivered(t *testing.T) {
-	srv, tr := fixture(t, Options{})
-	srv.DropNext()
-	_, err := tr.Send(context.Background(), message())
-	if !errors.Is(err, transport.ErrMaybeDelivered) || transport.IsTemporary(err) {
-		t.Errorf("got %v", err)
-	}
 }
 
 func TestNewAndOpen(t *testing.T) {

@@ -99,41 +99,27 @@ func TestRefusedBeforeSending(t *testing.T) {
 	for i := range many {
 		many[i] = "r" + strconv.Itoa(i) + "@example.org"
 	}
-	for name, tc := range map[string]struct {
-		edit func(m *transport.Message)
-		code transport.Code
-		says string
-	}{
-		"bcc only":        {func(m *transport.Message) { m.Bcc, m.To = m.To, nil }, transport.InvalidArgument, "no To recipient"},
-		"envelope sender": {func(m *transport.Message) { m.Envelope.From = "" }, transport.InvalidArgument, "envelope sender"},
-		"DSN":             {func(m *transport.Message) { m.Envelope.DSN = &transport.DSN{Notify: []string{"NEVER"}} }, transport.InvalidArgument, "DSN"},
-		"RequireTLS":      {func(m *transport.Message) { m.Envelope.RequireTLS = true }, transport.InvalidArgument, "RequireTLS"},
-		"no body":         {func(m *transport.Message) { m.Text = "" }, transport.InvalidArgument, "no body"},
-		"alternatives": {func(m *transport.Message) {
+	fakeapi.RunRefusals(t, srv, tr, message, map[string]fakeapi.Refusal{
+		"bcc only":        {Edit: func(m *transport.Message) { m.Bcc, m.To = m.To, nil }, Code: transport.InvalidArgument, Says: "no To recipient"},
+		"envelope sender": {Edit: func(m *transport.Message) { m.Envelope.From = "" }, Code: transport.InvalidArgument, Says: "envelope sender"},
+		"DSN":             {Edit: func(m *transport.Message) { m.Envelope.DSN = &transport.DSN{Notify: []string{"NEVER"}} }, Code: transport.InvalidArgument, Says: "DSN"},
+		"RequireTLS":      {Edit: func(m *transport.Message) { m.Envelope.RequireTLS = true }, Code: transport.InvalidArgument, Says: "RequireTLS"},
+		"no body":         {Edit: func(m *transport.Message) { m.Text = "" }, Code: transport.InvalidArgument, Says: "no body"},
+		"alternatives": {Edit: func(m *transport.Message) {
 			m.Alternatives = []transport.Alternative{{ContentType: "text/calendar", Body: []byte("x")}}
-		}, transport.InvalidArgument, "Alternatives"},
-		"two tags":      {func(m *transport.Message) { m.Tags = []string{"a", "b"} }, transport.InvalidArgument, "one Tag"},
-		"metadata case": {func(m *transport.Message) { m.Metadata = map[string]string{"Key": "1", "key": "2"} }, transport.InvalidArgument, "case-insensitively"},
-		"non-ASCII cid": {func(m *transport.Message) {
+		}, Code: transport.InvalidArgument, Says: "Alternatives"},
+		"two tags":      {Edit: func(m *transport.Message) { m.Tags = []string{"a", "b"} }, Code: transport.InvalidArgument, Says: "one Tag"},
+		"metadata case": {Edit: func(m *transport.Message) { m.Metadata = map[string]string{"Key": "1", "key": "2"} }, Code: transport.InvalidArgument, Says: "case-insensitively"},
+		"non-ASCII cid": {Edit: func(m *transport.Message) {
 			m.Attachments = []transport.Attachment{{Inline: true, ContentID: "lögo", Data: []byte("x")}}
-		}, transport.InvalidArgument, "ASCII"},
-		"unnamed file":  {func(m *transport.Message) { m.Attachments = []transport.Attachment{{Data: []byte("x")}} }, transport.InvalidArgument, "file name"},
-		"51 recipients": {func(m *transport.Message) { m.Envelope.To = many }, transport.InvalidArgument, "51"},
-		"big text":      {func(m *transport.Message) { m.Text = strings.Repeat("x", MaxBody+1) }, transport.ResourceExhausted, "limit"},
-		"too large": {func(m *transport.Message) {
+		}, Code: transport.InvalidArgument, Says: "ASCII"},
+		"unnamed file":  {Edit: func(m *transport.Message) { m.Attachments = []transport.Attachment{{Data: []byte("x")}} }, Code: transport.InvalidArgument, Says: "file name"},
+		"51 recipients": {Edit: func(m *transport.Message) { m.Envelope.To = many }, Code: transport.InvalidArgument, Says: "51"},
+		"big text":      {Edit: func(m *transport.Message) { m.Text = strings.Repeat("x", MaxBody+1) }, Code: transport.ResourceExhausted, Says: "limit"},
+		"too large": {Edit: func(m *transport.Message) {
 			m.Attachments = []transport.Attachment{{Filename: "big", Data: make([]byte, 50<<10)}}
-		}, transport.ResourceExhausted, "limit"},
-	} {
-		m := message()
-		tc.edit(m)
-		_, err := tr.Send(context.Background(), m)
-		if transport.CodeOf(err) != tc.code || transport.IsTemporary(err) || !strings.Contains(err.Error(), tc.says) {
-			t.Errorf("%s: %v (code %v)", name, err, transport.CodeOf(err))
-		}
-	}
-	if n := len(srv.Requests()); n != 0 {
-		t.Errorf("%d requests reached Postmark; every refusal must happen before sending", n)
-	}
+		}, Code: transport.ResourceExhausted, Says: "limit"},
+	})
 }
 
 // TestErrorMapping sends against Postmark's documented error answers, one per row.
@@ -164,15 +150,6 @@ func TestErrorMapping(t *testing.T) {
 		{Name: "200 with ErrorCode", Reply: pmError(200, 300, "Invalid email request"), Code: transport.InvalidArgument, Says: "ErrorCode 300"},
 		{Name: "502", Reply: &fakeapi.Reply{Status: 502}, Code: transport.Unavailable, Temporary: true, Maybe: true, Says: "502"},
 	})
-}
-
-func TestDroppedConnectionMayHaveDelivered(t *testing.T) {
-	srv, tr := fixture(t, Options{})
-	srv.DropNext()
-	_, err := tr.Send(context.Background(), message())
-	if !errors.Is(err, transport.ErrMaybeDelivered) || transport.IsTemporary(err) {
-		t.Errorf("got %v", err)
-	}
 }
 
 func TestNewAndOpen(t *testing.T) {

@@ -165,48 +165,34 @@ func TestRefusedBeforeSending(t *testing.T) {
 	for i := range many {
 		many[i] = mail.Address{Address: "r" + strconv.Itoa(i) + "@example.org"}
 	}
-	for name, tc := range map[string]struct {
-		edit func(m *transport.Message)
-		code transport.Code
-		says string
-	}{
-		"bcc only":        {func(m *transport.Message) { m.Bcc, m.To = m.To, nil }, transport.InvalidArgument, "no To recipient"},
-		"envelope sender": {func(m *transport.Message) { m.Envelope.From = "b@example.com" }, transport.InvalidArgument, "envelope sender"},
-		"DSN":             {func(m *transport.Message) { m.Envelope.DSN = &transport.DSN{} }, transport.InvalidArgument, "DSN"},
-		"RequireTLS":      {func(m *transport.Message) { m.Envelope.RequireTLS = true }, transport.InvalidArgument, "RequireTLS"},
-		"no subject":      {func(m *transport.Message) { m.Subject = "" }, transport.InvalidArgument, "subject"},
-		"no body":         {func(m *transport.Message) { m.Text = "" }, transport.InvalidArgument, "no body"},
-		"alternatives": {func(m *transport.Message) {
+	fakeapi.RunRefusals(t, srv, tr, message, map[string]fakeapi.Refusal{
+		"bcc only":        {Edit: func(m *transport.Message) { m.Bcc, m.To = m.To, nil }, Code: transport.InvalidArgument, Says: "no To recipient"},
+		"envelope sender": {Edit: func(m *transport.Message) { m.Envelope.From = "b@example.com" }, Code: transport.InvalidArgument, Says: "envelope sender"},
+		"DSN":             {Edit: func(m *transport.Message) { m.Envelope.DSN = &transport.DSN{} }, Code: transport.InvalidArgument, Says: "DSN"},
+		"RequireTLS":      {Edit: func(m *transport.Message) { m.Envelope.RequireTLS = true }, Code: transport.InvalidArgument, Says: "RequireTLS"},
+		"no subject":      {Edit: func(m *transport.Message) { m.Subject = "" }, Code: transport.InvalidArgument, Says: "subject"},
+		"no body":         {Edit: func(m *transport.Message) { m.Text = "" }, Code: transport.InvalidArgument, Says: "no body"},
+		"alternatives": {Edit: func(m *transport.Message) {
 			m.Alternatives = []transport.Alternative{{ContentType: "text/calendar", Body: []byte("x")}}
-		}, transport.InvalidArgument, "Alternatives"},
-		"header twice": {func(m *transport.Message) {
+		}, Code: transport.InvalidArgument, Says: "Alternatives"},
+		"header twice": {Edit: func(m *transport.Message) {
 			m.Headers = []transport.Field{{Name: "X-A", Value: "1"}, {Name: "x-a", Value: "2"}}
-		}, transport.InvalidArgument, "more than once"},
-		"tag with space":  {func(m *transport.Message) { m.Tags = []string{"spring sale"} }, transport.InvalidArgument, `"spring sale"`},
-		"non-ASCII value": {func(m *transport.Message) { m.Metadata = map[string]string{"city": "Köln"} }, transport.InvalidArgument, "Köln"},
-		"long tag":        {func(m *transport.Message) { m.Tags = []string{strings.Repeat("t", MaxTag+1)} }, transport.InvalidArgument, "256"},
-		"tag is key":      {func(m *transport.Message) { m.Tags, m.Metadata = []string{"k"}, map[string]string{"k": "v"} }, transport.InvalidArgument, "also a tag"},
-		"exe": {func(m *transport.Message) {
+		}, Code: transport.InvalidArgument, Says: "more than once"},
+		"tag with space":  {Edit: func(m *transport.Message) { m.Tags = []string{"spring sale"} }, Code: transport.InvalidArgument, Says: `"spring sale"`},
+		"non-ASCII value": {Edit: func(m *transport.Message) { m.Metadata = map[string]string{"city": "Köln"} }, Code: transport.InvalidArgument, Says: "Köln"},
+		"long tag":        {Edit: func(m *transport.Message) { m.Tags = []string{strings.Repeat("t", MaxTag+1)} }, Code: transport.InvalidArgument, Says: "256"},
+		"tag is key":      {Edit: func(m *transport.Message) { m.Tags, m.Metadata = []string{"k"}, map[string]string{"k": "v"} }, Code: transport.InvalidArgument, Says: "also a tag"},
+		"exe": {Edit: func(m *transport.Message) {
 			m.Attachments = []transport.Attachment{{Filename: "setup.EXE", Data: []byte("MZ")}}
-		}, transport.InvalidArgument, ".exe"},
-		"long cid": {func(m *transport.Message) {
+		}, Code: transport.InvalidArgument, Says: ".exe"},
+		"long cid": {Edit: func(m *transport.Message) {
 			m.Attachments = []transport.Attachment{{Filename: "a.png", Inline: true, ContentID: strings.Repeat("c", 128), Data: []byte("x")}}
-		}, transport.InvalidArgument, "Content-ID"},
-		"51 to": {func(m *transport.Message) { m.To = many; m.Envelope.To = nil; addEnvelope(m) }, transport.InvalidArgument, "51"},
-		"too large": {func(m *transport.Message) {
+		}, Code: transport.InvalidArgument, Says: "Content-ID"},
+		"51 to": {Edit: func(m *transport.Message) { m.To = many; m.Envelope.To = nil; addEnvelope(m) }, Code: transport.InvalidArgument, Says: "51"},
+		"too large": {Edit: func(m *transport.Message) {
 			m.Attachments = []transport.Attachment{{Filename: "big", Data: make([]byte, 50<<10)}}
-		}, transport.ResourceExhausted, "limit"},
-	} {
-		m := message()
-		tc.edit(m)
-		_, err := tr.Send(context.Background(), m)
-		if transport.CodeOf(err) != tc.code || transport.IsTemporary(err) || !strings.Contains(err.Error(), tc.says) {
-			t.Errorf("%s: %v (code %v)", name, err, transport.CodeOf(err))
-		}
-	}
-	if n := len(srv.Requests()); n != 0 {
-		t.Errorf("%d requests reached Resend; every refusal must happen before sending", n)
-	}
+		}, Code: transport.ResourceExhausted, Says: "limit"},
+	})
 }
 
 // TestErrorMapping sends against Resend's documented error answers, one per row.

@@ -153,104 +153,72 @@ func TestRefusedBeforeSending(t *testing.T) {
 	for i := range many {
 		many[i] = "r" + strconv.Itoa(i) + "@example.org"
 	}
-	for name, tc := range map[string]struct {
-		edit func(m *transport.Message)
-		code transport.Code
-		says string
-	}{
-		"bcc only":        {func(m *transport.Message) { m.Bcc, m.To = m.To, nil }, transport.InvalidArgument, "no To recipient"},
-		"envelope sender": {func(m *transport.Message) { m.Envelope.From = "bounces@example.com" }, transport.InvalidArgument, "envelope sender"},
-		"DSN":             {func(m *transport.Message) { m.Envelope.DSN = &transport.DSN{Return: "HDRS"} }, transport.InvalidArgument, "DSN"},
-		"RequireTLS":      {func(m *transport.Message) { m.Envelope.RequireTLS = true }, transport.InvalidArgument, "RequireTLS"},
-		"no subject":      {func(m *transport.Message) { m.Subject = "" }, transport.InvalidArgument, "subject"},
-		"no body":         {func(m *transport.Message) { m.Text = "" }, transport.InvalidArgument, "no body"},
-		"name with comma": {func(m *transport.Message) { m.To[0].Name = "Doe, Ann" }, transport.InvalidArgument, `"Doe, Ann"`},
-		"reserved header": {func(m *transport.Message) { m.Headers = []transport.Field{{Name: "X-Sg-Id", Value: "1"}} }, transport.InvalidArgument, "X-Sg-Id"},
-		"header twice": {func(m *transport.Message) {
+	fakeapi.RunRefusals(t, srv, tr, message, map[string]fakeapi.Refusal{
+		"bcc only":        {Edit: func(m *transport.Message) { m.Bcc, m.To = m.To, nil }, Code: transport.InvalidArgument, Says: "no To recipient"},
+		"envelope sender": {Edit: func(m *transport.Message) { m.Envelope.From = "bounces@example.com" }, Code: transport.InvalidArgument, Says: "envelope sender"},
+		"DSN":             {Edit: func(m *transport.Message) { m.Envelope.DSN = &transport.DSN{Return: "HDRS"} }, Code: transport.InvalidArgument, Says: "DSN"},
+		"RequireTLS":      {Edit: func(m *transport.Message) { m.Envelope.RequireTLS = true }, Code: transport.InvalidArgument, Says: "RequireTLS"},
+		"no subject":      {Edit: func(m *transport.Message) { m.Subject = "" }, Code: transport.InvalidArgument, Says: "subject"},
+		"no body":         {Edit: func(m *transport.Message) { m.Text = "" }, Code: transport.InvalidArgument, Says: "no body"},
+		"name with comma": {Edit: func(m *transport.Message) { m.To[0].Name = "Doe, Ann" }, Code: transport.InvalidArgument, Says: `"Doe, Ann"`},
+		"reserved header": {Edit: func(m *transport.Message) { m.Headers = []transport.Field{{Name: "X-Sg-Id", Value: "1"}} }, Code: transport.InvalidArgument, Says: "X-Sg-Id"},
+		"header twice": {Edit: func(m *transport.Message) {
 			m.Headers = []transport.Field{{Name: "X-A", Value: "1"}, {Name: "X-A", Value: "2"}}
-		}, transport.InvalidArgument, "more than once"},
-		"alt with params": {func(m *transport.Message) {
+		}, Code: transport.InvalidArgument, Says: "more than once"},
+		"alt with params": {Edit: func(m *transport.Message) {
 			m.Alternatives = []transport.Alternative{{ContentType: "text/calendar; method=REQUEST", Body: []byte("x")}}
-		}, transport.InvalidArgument, "method=REQUEST"},
-		"binary alt": {func(m *transport.Message) {
+		}, Code: transport.InvalidArgument, Says: "method=REQUEST"},
+		"binary alt": {Edit: func(m *transport.Message) {
 			m.Alternatives = []transport.Alternative{{ContentType: "text/calendar", Body: []byte{0xff}}}
-		}, transport.InvalidArgument, "not UTF-8"},
-		"11 tags":         {func(m *transport.Message) { m.Tags = strings.Split("a b c d e f g h i j k", " ") }, transport.InvalidArgument, "tags"},
-		"long tag":        {func(m *transport.Message) { m.Tags = []string{strings.Repeat("t", 256)} }, transport.InvalidArgument, "shorten"},
-		"tag twice":       {func(m *transport.Message) { m.Tags = []string{"a", "a"} }, transport.InvalidArgument, "twice"},
-		"big metadata":    {func(m *transport.Message) { m.Metadata = map[string]string{"k": strings.Repeat("v", MaxCustomArgs)} }, transport.InvalidArgument, "custom_args"},
-		"unnamed file":    {func(m *transport.Message) { m.Attachments = []transport.Attachment{{Data: []byte("x")}} }, transport.InvalidArgument, "file name"},
-		"1001 recipients": {func(m *transport.Message) { m.Envelope.To = many }, transport.InvalidArgument, "1001"},
-		"too large": {func(m *transport.Message) {
+		}, Code: transport.InvalidArgument, Says: "not UTF-8"},
+		"11 tags":         {Edit: func(m *transport.Message) { m.Tags = strings.Split("a b c d e f g h i j k", " ") }, Code: transport.InvalidArgument, Says: "tags"},
+		"long tag":        {Edit: func(m *transport.Message) { m.Tags = []string{strings.Repeat("t", 256)} }, Code: transport.InvalidArgument, Says: "shorten"},
+		"tag twice":       {Edit: func(m *transport.Message) { m.Tags = []string{"a", "a"} }, Code: transport.InvalidArgument, Says: "twice"},
+		"big metadata":    {Edit: func(m *transport.Message) { m.Metadata = map[string]string{"k": strings.Repeat("v", MaxCustomArgs)} }, Code: transport.InvalidArgument, Says: "custom_args"},
+		"unnamed file":    {Edit: func(m *transport.Message) { m.Attachments = []transport.Attachment{{Data: []byte("x")}} }, Code: transport.InvalidArgument, Says: "file name"},
+		"1001 recipients": {Edit: func(m *transport.Message) { m.Envelope.To = many }, Code: transport.InvalidArgument, Says: "1001"},
+		"too large": {Edit: func(m *transport.Message) {
 			m.Attachments = []transport.Attachment{{Filename: "big", Data: make([]byte, MaxSize)}}
-		}, transport.ResourceExhausted, "limit"},
-		"encoded too large": {func(m *transport.Message) {
+		}, Code: transport.ResourceExhausted, Says: "limit"},
+		"encoded too large": {Edit: func(m *transport.Message) {
 			m.Attachments = []transport.Attachment{{Filename: "big", Data: make([]byte, MaxSize*3/4)}}
-		}, transport.ResourceExhausted, "limit"},
-	} {
-		m := message()
-		tc.edit(m)
-		_, err := tr.Send(context.Background(), m)
-		if transport.CodeOf(err) != tc.code || transport.IsTemporary(err) || !strings.Contains(err.Error(), tc.says) {
-			t.Errorf("%s: %v (code %v)", name, err, transport.CodeOf(err))
-		}
-	}
-	if n := len(srv.Requests()); n != 0 {
-		t.Errorf("%d requests reached SendGrid; every refusal must happen before sending", n)
-	}
+		}, Code: transport.ResourceExhausted, Says: "limit"},
+	})
 }
 
-// TestErrorMapping sends against SendGrid's documented error answers, one per row.
+// TestErrorMapping sends against SendGrid's documented error answers, one per row; each
+// error must also reach the *ErrorResponse with the answer's status.
 func TestErrorMapping(t *testing.T) {
 	reset := strconv.FormatInt(time.Now().Add(90*time.Second).Unix(), 10)
-	for _, tc := range []struct {
-		name      string
-		reply     *fakeapi.Reply
-		code      transport.Code
-		temporary bool
-		maybe     bool
-		says      string
-	}{
-		{"400 bad field", sgError(400, "from.email", "The from email does not contain a valid address."), transport.InvalidArgument, false, false, "from.email: The from email"},
-		{"401 bad key", sgError(401, "", "The provided authorization grant is invalid, expired, or revoked"), transport.PermissionDenied, false, false, "authorization grant"},
-		{"403 unverified sender", sgError(403, "from", "The from address does not match a verified Sender Identity."), transport.PermissionDenied, false, false, "Sender Identity"},
-		{"413 too large", sgError(413, "", "The JSON payload you have included in your request is too large."), transport.ResourceExhausted, false, false, "too large"},
-		{"422", sgError(422, "", "unprocessable"), transport.InvalidArgument, false, false, "422"},
-		{"429 with reset", sgError(429, "", "too many requests").With("X-RateLimit-Reset", reset), transport.ResourceExhausted, true, false, "too many requests"},
-		{"500", sgError(500, "", "An error occurred on a SendGrid server."), transport.Unavailable, true, false, "SendGrid server"},
-		{"503 html", &fakeapi.Reply{Status: 503, Body: []byte("<html>\n<h1>503 Service Temporarily Unavailable</h1></html>")}, transport.Unavailable, true, false, "<h1>503 Service"},
-		{"504", &fakeapi.Reply{Status: 504}, transport.Unavailable, true, true, "504"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv, tr := fixture(t, nil)
-			srv.Enqueue(tc.reply)
-			_, err := tr.Send(context.Background(), message())
-			if transport.CodeOf(err) != tc.code || transport.IsTemporary(err) != tc.temporary || errors.Is(err, transport.ErrMaybeDelivered) != tc.maybe || !strings.Contains(err.Error(), tc.says) {
-				t.Errorf("got %v (code %v, temporary %v, maybe %v)", err, transport.CodeOf(err), transport.IsTemporary(err), errors.Is(err, transport.ErrMaybeDelivered))
-			}
-			var er *ErrorResponse
-			if !errors.As(err, &er) || er.StatusCode != tc.reply.Status {
-				t.Errorf("errors.As(*ErrorResponse) = %v, %+v", er != nil, er)
-			}
-			if strings.Contains(err.Error(), testKey) {
-				t.Errorf("the API key leaked into %q", err)
-			}
-			if tc.name == "429 with reset" {
+	rows := []fakeapi.Row{
+		{Name: "400 bad field", Reply: sgError(400, "from.email", "The from email does not contain a valid address."), Code: transport.InvalidArgument, Says: "from.email: The from email"},
+		{Name: "401 bad key", Reply: sgError(401, "", "The provided authorization grant is invalid, expired, or revoked"), Code: transport.PermissionDenied, Says: "authorization grant"},
+		{Name: "403 unverified sender", Reply: sgError(403, "from", "The from address does not match a verified Sender Identity."), Code: transport.PermissionDenied, Says: "Sender Identity"},
+		{Name: "413 too large", Reply: sgError(413, "", "The JSON payload you have included in your request is too large."), Code: transport.ResourceExhausted, Says: "too large"},
+		{Name: "422", Reply: sgError(422, "", "unprocessable"), Code: transport.InvalidArgument, Says: "422"},
+		{Name: "429 with reset", Reply: sgError(429, "", "too many requests").With("X-RateLimit-Reset", reset), Code: transport.ResourceExhausted, Temporary: true, Says: "too many requests",
+			Check: func(t *testing.T, err error) {
 				if d := transport.RetryAfterOf(err); d <= 0 || d > 90*time.Second {
 					t.Errorf("RetryAfter from X-RateLimit-Reset = %v", d)
 				}
+			}},
+		{Name: "500", Reply: sgError(500, "", "An error occurred on a SendGrid server."), Code: transport.Unavailable, Temporary: true, Says: "SendGrid server"},
+		{Name: "503 html", Reply: &fakeapi.Reply{Status: 503, Body: []byte("<html>\n<h1>503 Service Temporarily Unavailable</h1></html>")}, Code: transport.Unavailable, Temporary: true, Says: "<h1>503 Service"},
+		{Name: "504", Reply: &fakeapi.Reply{Status: 504}, Code: transport.Unavailable, Temporary: true, Maybe: true, Says: "504"},
+	}
+	for i := range rows {
+		status, extra := rows[i].Reply.Status, rows[i].Check
+		rows[i].Check = func(t *testing.T, err error) {
+			var er *ErrorResponse
+			if !errors.As(err, &er) || er.StatusCode != status {
+				t.Errorf("errors.As(*ErrorResponse) = %v, %+v", er != nil, er)
 			}
-		})
+			if extra != nil {
+				extra(t, err)
+			}
+		}
 	}
-}
-
-func TestDroppedConnectionMayHaveDelivered(t *testing.T) {
-	srv, tr := fixture(t, nil)
-	srv.DropNext()
-	_, err := tr.Send(context.Background(), message())
-	if !errors.Is(err, transport.ErrMaybeDelivered) || transport.IsTemporary(err) {
-		t.Errorf("got %v", err)
-	}
+	fakeapi.RunRows(t, func() fakeapi.API { return fakeSendGrid{} }, open, message(), testKey, rows)
 }
 
 func TestNewAndOpen(t *testing.T) {

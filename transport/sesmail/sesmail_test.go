@@ -159,32 +159,18 @@ func TestRefusedBeforeSending(t *testing.T) {
 	for i := range many {
 		many[i] = "r" + strconv.Itoa(i) + "@example.org"
 	}
-	for name, tc := range map[string]struct {
-		edit func(m *transport.Message)
-		code transport.Code
-		says string
-	}{
-		"null sender":    {func(m *transport.Message) { m.Envelope.From = "" }, transport.InvalidArgument, "null envelope sender"},
-		"DSN":            {func(m *transport.Message) { m.Envelope.DSN = &transport.DSN{} }, transport.InvalidArgument, "DSN"},
-		"RequireTLS":     {func(m *transport.Message) { m.Envelope.RequireTLS = true }, transport.InvalidArgument, "RequireTLS"},
-		"51 recipients":  {func(m *transport.Message) { m.Envelope.To = many }, transport.InvalidArgument, "51"},
-		"tag with space": {func(m *transport.Message) { m.Tags = []string{"a b"} }, transport.InvalidArgument, `"a b"`},
-		"empty value":    {func(m *transport.Message) { m.Metadata = map[string]string{"k": ""} }, transport.InvalidArgument, "value of metadata k"},
-		"tag is a key":   {func(m *transport.Message) { m.Tags, m.Metadata = []string{"k"}, map[string]string{"k": "v"} }, transport.InvalidArgument, "also a tag"},
-		"too large":      {func(m *transport.Message) { m.Attachments[0].Data = make([]byte, 60<<10) }, transport.ResourceExhausted, "limit"},
-		"no Date":        {func(m *transport.Message) { m.Date = time.Time{} }, transport.InvalidArgument, ""},
-		"no recipients":  {func(m *transport.Message) { m.Envelope.To = nil }, transport.InvalidArgument, "Envelope.To"},
-	} {
-		m := message()
-		tc.edit(m)
-		_, err := tr.Send(context.Background(), m)
-		if transport.CodeOf(err) != tc.code || transport.IsTemporary(err) || !strings.Contains(err.Error(), tc.says) {
-			t.Errorf("%s: %v (code %v)", name, err, transport.CodeOf(err))
-		}
-	}
-	if n := len(srv.Requests()); n != 0 {
-		t.Errorf("%d requests reached SES; every refusal must happen before sending", n)
-	}
+	fakeapi.RunRefusals(t, srv, tr, message, map[string]fakeapi.Refusal{
+		"null sender":    {Edit: func(m *transport.Message) { m.Envelope.From = "" }, Code: transport.InvalidArgument, Says: "null envelope sender"},
+		"DSN":            {Edit: func(m *transport.Message) { m.Envelope.DSN = &transport.DSN{} }, Code: transport.InvalidArgument, Says: "DSN"},
+		"RequireTLS":     {Edit: func(m *transport.Message) { m.Envelope.RequireTLS = true }, Code: transport.InvalidArgument, Says: "RequireTLS"},
+		"51 recipients":  {Edit: func(m *transport.Message) { m.Envelope.To = many }, Code: transport.InvalidArgument, Says: "51"},
+		"tag with space": {Edit: func(m *transport.Message) { m.Tags = []string{"a b"} }, Code: transport.InvalidArgument, Says: `"a b"`},
+		"empty value":    {Edit: func(m *transport.Message) { m.Metadata = map[string]string{"k": ""} }, Code: transport.InvalidArgument, Says: "value of metadata k"},
+		"tag is a key":   {Edit: func(m *transport.Message) { m.Tags, m.Metadata = []string{"k"}, map[string]string{"k": "v"} }, Code: transport.InvalidArgument, Says: "also a tag"},
+		"too large":      {Edit: func(m *transport.Message) { m.Attachments[0].Data = make([]byte, 60<<10) }, Code: transport.ResourceExhausted, Says: "limit"},
+		"no Date":        {Edit: func(m *transport.Message) { m.Date = time.Time{} }, Code: transport.InvalidArgument, Says: ""},
+		"no recipients":  {Edit: func(m *transport.Message) { m.Envelope.To = nil }, Code: transport.InvalidArgument, Says: "Envelope.To"},
+	})
 }
 
 // TestErrorMapping sends against SES's error answers (codes from the SendEmail API

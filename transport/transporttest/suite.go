@@ -545,6 +545,9 @@ func (f faultCase) run(ctx context.Context, e *env) error {
 		if !errors.Is(err, transport.ErrMaybeDelivered) {
 			errs = append(errs, fmt.Errorf("after %v, errors.Is(err, transport.ErrMaybeDelivered) is false (err: %v)", f.kind, err))
 		}
+		if transport.IsTemporary(err) {
+			errs = append(errs, fmt.Errorf("after %v, IsTemporary(err) = true: a maybe-delivered send must not be retried blindly (err: %v)", f.kind, err))
+		}
 		return errors.Join(errs...)
 	}
 	if c := transport.CodeOf(err); c != f.code {

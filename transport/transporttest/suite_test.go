@@ -242,6 +242,15 @@ func TestCatchesWrongClassification(t *testing.T) {
 	if err := faultCases[5].run(t.Context(), &env{h: h, opts: &Options{}}); err == nil || !strings.Contains(err.Error(), "ErrMaybeDelivered") {
 		t.Errorf("DropAfterData without ErrMaybeDelivered: err = %v", err)
 	}
+	maybe := fmt.Errorf("lost: %w", transport.ErrMaybeDelivered)
+	h = &funcHarness{fault: DropAfterData, err: &transport.Error{Code: transport.Unknown, Temporary: true, Err: maybe}}
+	if err := faultCases[5].run(t.Context(), &env{h: h, opts: &Options{}}); err == nil || !strings.Contains(err.Error(), "retried blindly") {
+		t.Errorf("DropAfterData marked temporary: err = %v", err)
+	}
+	h = &funcHarness{fault: DropAfterData, err: &transport.Error{Code: transport.Unknown, Err: maybe}}
+	if err := faultCases[5].run(t.Context(), &env{h: h, opts: &Options{}}); err != nil {
+		t.Errorf("a permanent maybe-delivered error is reported: %v", err)
+	}
 }
 
 // funcHarness answers every send with err once fault is injected.

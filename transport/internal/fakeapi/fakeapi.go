@@ -358,6 +358,34 @@ func RunRows(t *testing.T, newAPI func() API, open func(baseURL string) (transpo
 	}
 }
 
+// Refusal is a message an adapter must refuse before sending anything: Edit turns the base
+// message into it, and the error must carry Code, be permanent and contain Says.
+type Refusal struct {
+	Edit func(m *transport.Message)
+	Code transport.Code
+	Says string
+}
+
+// RunRefusals sends newMessage() edited by each case through tr, a transport over srv,
+// checks each error, and then that no request reached srv: a message the provider cannot
+// carry is refused before it costs a request.
+func RunRefusals(t *testing.T, srv *Server, tr transport.Transport, newMessage func() *transport.Message, cases map[string]Refusal) {
+	t.Helper()
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			m := newMessage()
+			tc.Edit(m)
+			_, err := tr.Send(context.Background(), m)
+			if transport.CodeOf(err) != tc.Code || transport.IsTemporary(err) || err == nil || !strings.Contains(err.Error(), tc.Says) {
+				t.Errorf("got %v (code %v, temporary %v); want permanent %v containing %q", err, transport.CodeOf(err), transport.IsTemporary(err), tc.Code, tc.Says)
+			}
+		})
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Errorf("%d requests reached the provider; every refusal must happen before sending", n)
+	}
+}
+
 // NewSink starts a server that reads each request whole and answers it with reply,
 // checking nothing: the far end for benchmarks, so they measure the adapter and its HTTP
 // client rather than a fake's decoding.
