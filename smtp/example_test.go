@@ -161,7 +161,7 @@ func ExampleParseURL() {
 	// Output:
 	// mail.example.com:587 required app@example.com LOGIN 8 30s
 	// mail.example.com:465 implicit
-	// InvalidArgument: smtp: URL "smtp://app:xxxxx@mail.example.com?tls=sometimes": parameter tls: unknown TLS policy "sometimes"; use required, opportunistic, none or implicit
+	// InvalidArgument: smtp: URL "smtp://app:xxxxx@mail.example.com?tls=xxxxx": parameter tls: unknown TLS policy "sometimes"; use required, opportunistic, none or implicit
 }
 
 // Probe is a connection test: what the server offers, and whether the credentials work.

@@ -111,13 +111,13 @@ var urlParams = map[string]func(o *Options, v string) error{
 func ParseURL(rawurl string) (addr string, opts *Options, err error) {
 	u, err := url.Parse(strings.TrimSpace(rawurl))
 	if err != nil {
-		return "", nil, invalidf("smtp: malformed URL %q: %s", redactRaw(rawurl), redactURLError(rawurl, err))
+		return "", nil, invalidf("smtp: malformed URL %q: %s", mailer.RedactURL(rawurl), redactURLError(rawurl, err))
 	}
 	return parseURL(u)
 }
 
 func parseURL(u *url.URL) (string, *Options, error) {
-	shown := u.Redacted()
+	shown := mailer.RedactURL(u.String()) // no password, no query value: a secret may be pasted into an unknown parameter
 	scheme := strings.ToLower(u.Scheme)
 	if scheme != "smtp" && scheme != "smtps" {
 		return "", nil, invalidf("smtp: URL %q: scheme must be smtp or smtps", shown)
@@ -224,20 +224,6 @@ func parseBool(v string) (bool, error) {
 		return false, invalidf("%q is not true or false", v)
 	}
 	return b, nil
-}
-
-// redactRaw hides the user information of a URL that did not parse: everything between
-// "://" and the last "@" (a password may hold "/", "?" or "#", so nothing narrower is safe).
-func redactRaw(s string) string {
-	i := strings.Index(s, "://")
-	if i < 0 {
-		i = -3
-	}
-	rest := s[i+3:]
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		return s[:i+3] + "xxxxx" + rest[at:]
-	}
-	return s
 }
 
 // redactURLError keeps the cause of a url.Parse error only when the URL has no user
