@@ -321,15 +321,14 @@ func (m *Message) normalize() *transport.Message {
 	return tm
 }
 
-// envelopeRecipients returns To+Cc+Bcc in order, de-duplicated: the local part compares
-// exactly (RFC 5321 lets it be case-sensitive) and the domain case-insensitively.
+// envelopeRecipients returns To+Cc+Bcc in order, de-duplicated by transport.AddrKey.
 func envelopeRecipients(m *Message) []string {
 	n := len(m.To) + len(m.Cc) + len(m.Bcc)
 	seen := make(map[string]struct{}, n)
 	out := make([]string, 0, n)
 	for _, l := range [][]mail.Address{m.To, m.Cc, m.Bcc} {
 		for _, a := range l {
-			k := dedupKey(a.Address)
+			k := transport.AddrKey(a.Address)
 			if _, dup := seen[k]; dup {
 				continue
 			}
@@ -338,12 +337,4 @@ func envelopeRecipients(m *Message) []string {
 		}
 	}
 	return out
-}
-
-func dedupKey(addr string) string {
-	i := strings.LastIndexByte(addr, '@')
-	if i < 0 {
-		return addr
-	}
-	return addr[:i] + "@" + strings.ToLower(addr[i+1:])
 }

@@ -169,3 +169,15 @@ func ExampleClosed() {
 	// Output:
 	// FailedPrecondition true
 }
+
+// AddrKey is how Postie decides that two addresses are one recipient: the domain is
+// case-insensitive, the local part is not.
+func ExampleAddrKey() {
+	fmt.Println(transport.AddrKey("Ann@Example.ORG") == transport.AddrKey("Ann@example.org"))
+	fmt.Println(transport.AddrKey("Ann@example.org") == transport.AddrKey("ann@example.org"))
+	fmt.Println(transport.AddrKey("Ann@Example.ORG"))
+	// Output:
+	// true
+	// false
+	// Ann@example.org
+}

@@ -58,6 +58,17 @@ type Envelope struct {
 	RequireTLS bool
 }
 
+// AddrKey is the key under which two envelope addresses are the same recipient: the local
+// part compared exactly (RFC 5321 lets it be case-sensitive), the domain case-insensitively.
+// package mailer de-duplicates Envelope.To with it.
+func AddrKey(addr string) string {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return addr
+	}
+	return addr[:i] + "@" + strings.ToLower(addr[i+1:])
+}
+
 // DSN holds the delivery status notification parameters of RFC 3461.
 type DSN struct {
 	Return string   // "FULL" or "HDRS"; empty leaves it to the server

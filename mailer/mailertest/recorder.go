@@ -107,7 +107,7 @@ type Sent struct {
 func (s *Sent) HasRecipient(addr string) bool {
 	for _, l := range [][]mail.Address{s.To, s.Cc, s.Bcc} {
 		for _, a := range l {
-			if sameAddress(a.Address, addr) {
+			if transport.AddrKey(a.Address) == transport.AddrKey(addr) {
 				return true
 			}
 		}
@@ -176,16 +176,6 @@ func formatList(l []mail.Address) string {
 		s[i] = formatAddr(a)
 	}
 	return strings.Join(s, ", ")
-}
-
-// sameAddress compares addresses as mailer de-duplicates them: local part exactly, domain
-// case-insensitively.
-func sameAddress(a, b string) bool {
-	i, j := strings.LastIndexByte(a, '@'), strings.LastIndexByte(b, '@')
-	if i < 0 || j < 0 {
-		return a == b
-	}
-	return a[:i] == b[:j] && strings.EqualFold(a[i+1:], b[j+1:])
 }
 
 // summary describes what was sent, for failure messages.

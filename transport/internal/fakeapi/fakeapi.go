@@ -157,7 +157,7 @@ func (s *Server) Inject(f transporttest.Fault) bool {
 	case transporttest.AuthFailed:
 		s.authFailed = true
 	case transporttest.TempRejectRecipient, transporttest.PermRejectRecipient:
-		s.rejects[httpmail.AddrKey(f.Recipient)] = r
+		s.rejects[transport.AddrKey(f.Recipient)] = r
 	default:
 		s.once = r
 	}
@@ -207,7 +207,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.once = nil
 	var reject *Reply
 	for _, rc := range d.Envelope.To {
-		if rj := s.rejects[httpmail.AddrKey(rc)]; rj != nil && reject == nil {
+		if rj := s.rejects[transport.AddrKey(rc)]; rj != nil && reject == nil {
 			reject = rj
 		}
 	}

@@ -89,7 +89,7 @@ func SplitRecipients(provider string, m *transport.Message) (Recipients, error) 
 	names := make(map[string]string, len(where))
 	for i, list := range [][]mail.Address{m.To, m.Cc, m.Bcc} {
 		for _, a := range list {
-			k := AddrKey(a.Address)
+			k := transport.AddrKey(a.Address)
 			if _, seen := where[k]; !seen {
 				where[k], names[k] = i, a.Name
 			}
@@ -97,7 +97,7 @@ func SplitRecipients(provider string, m *transport.Message) (Recipients, error) 
 	}
 	seen := make(map[string]bool, len(m.Envelope.To))
 	for _, addr := range m.Envelope.To {
-		k := AddrKey(addr)
+		k := transport.AddrKey(addr)
 		if seen[k] {
 			continue
 		}
@@ -114,16 +114,6 @@ func SplitRecipients(provider string, m *transport.Message) (Recipients, error) 
 		}
 	}
 	return r, nil
-}
-
-// AddrKey is the comparison key of an address: the local part exact (RFC 5321 lets it be
-// case-sensitive), the domain case-insensitive, as package mailer de-duplicates.
-func AddrKey(addr string) string {
-	i := strings.LastIndexByte(addr, '@')
-	if i < 0 {
-		return addr
-	}
-	return addr[:i] + "@" + strings.ToLower(addr[i+1:])
 }
 
 // CheckEnvelope refuses the SMTP envelope features HTTP send APIs have no field for: a
