@@ -73,6 +73,12 @@ func PlainAuth(identity, username, password string) Auth {
 
 type plainAuth struct{ identity, username, password string }
 
+// Format prints the mechanism with its user names and the password redacted, for every
+// verb (%v, %+v, %#v, %s), so a logged Auth never shows it. The other mechanisms do the same.
+func (a plainAuth) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "smtp.PlainAuth(%q, %q, %s)", a.identity, a.username, Redacted)
+}
+
 func (a plainAuth) Start(_ context.Context, s *ServerInfo) (string, []byte, error) {
 	if err := checkEncrypted("PLAIN", s); err != nil {
 		return "", nil, err
@@ -98,6 +104,10 @@ func LoginAuth(username, password string) Auth { return loginAuth{username, pass
 
 type loginAuth struct{ username, password string }
 
+func (a loginAuth) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "smtp.LoginAuth(%q, %s)", a.username, Redacted)
+}
+
 func (a loginAuth) Start(_ context.Context, s *ServerInfo) (string, []byte, error) {
 	if err := checkEncrypted("LOGIN", s); err != nil {
 		return "", nil, err
@@ -120,6 +130,10 @@ func (a loginAuth) Next(_ context.Context, step int, _ []byte) ([]byte, error) {
 func CRAMMD5Auth(username, secret string) Auth { return cramMD5Auth{username, secret} }
 
 type cramMD5Auth struct{ username, secret string }
+
+func (a cramMD5Auth) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "smtp.CRAMMD5Auth(%q, %s)", a.username, Redacted)
+}
 
 func (a cramMD5Auth) Start(context.Context, *ServerInfo) (string, []byte, error) {
 	return "CRAM-MD5", nil, nil
@@ -147,6 +161,11 @@ type xoauth2Auth struct {
 	ts       TokenSource
 }
 
+// Format leaves the token source out: it may hold a token.
+func (a xoauth2Auth) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "smtp.XOAuth2Auth(%q, %s)", a.username, Redacted)
+}
+
 func (a xoauth2Auth) Start(ctx context.Context, s *ServerInfo) (string, []byte, error) {
 	return a.start(ctx, s, false)
 }
@@ -167,10 +186,26 @@ func (a xoauth2Auth) start(ctx context.Context, s *ServerInfo, refresh bool) (st
 	}
 	if err != nil {
 		// The token source's error may quote a token; keep only its class.
-		return "", nil, &transport.Error{Code: transport.PermissionDenied, Err: fmt.Errorf("smtp: XOAUTH2: getting a token: %w", err)}
+		return "", nil, &transport.Error{Code: transport.PermissionDenied, Err: &tokenError{err}}
 	}
 	return "XOAUTH2", []byte("user=" + a.username + "\x01auth=Bearer " + tok + "\x01\x01"), nil
 }
+
+// tokenError is the failure of a TokenSource. Its text leaves the source's own error out,
+// since that may quote a token or the token endpoint's answer, unless it is the end of the
+// ctx; errors.Is and errors.As still reach it.
+type tokenError struct{ err error }
+
+func (e *tokenError) Error() string {
+	for _, ctxErr := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(e.err, ctxErr) {
+			return "smtp: XOAUTH2: getting a token: " + ctxErr.Error()
+		}
+	}
+	return fmt.Sprintf("smtp: XOAUTH2: the TokenSource failed (a %T; its text is withheld as it may hold a token: reach it with errors.As)", e.err)
+}
+
+func (e *tokenError) Unwrap() error { return e.err }
 
 // Next answers the error challenge (a base64 JSON status) with an empty response, after
 // which the server sends its final 535.

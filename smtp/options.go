@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -190,6 +191,14 @@ func (o Options) String() string {
 		o.Timeouts, o.MaxConns, o.MaxMessagesPerConn, o.IdleTimeout, o.HealthCheckAfter, o.AllOrNothing, o.Allow8Bit,
 		o.NoPipelining, o.NoChunking, o.Transcript != nil)
 }
+
+// GoString is String for %#v, which would otherwise print every field, the password and
+// the Auth's secrets included.
+func (o Options) GoString() string { return "smtp.Options" + o.String() }
+
+// LogValue is String for log/slog, whose JSON and text handlers would otherwise print the
+// fields as they are.
+func (o Options) LogValue() slog.Value { return slog.StringValue(o.String()) }
 
 // config is Options with defaults applied, shared by a Transport's connections.
 type config struct {

@@ -1,8 +1,16 @@
 package smtp
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/postiemail/postie/smtp/smtptest"
+	"github.com/postiemail/postie/transport"
 )
 
 // A secret pasted into a parameter ParseURL does not know (a password or token given as
@@ -26,5 +34,79 @@ func TestParseURLErrorHidesQueryValues(t *testing.T) {
 	_, _, err := ParseURL("smtp://u@h?password=" + secret)
 	if err == nil || !strings.Contains(err.Error(), `unknown parameter "password"`) {
 		t.Errorf("the error should still name the parameter: %v", err)
+	}
+}
+
+// printedForms is v as every fmt verb and both slog handlers show it.
+func printedForms(v any) []string {
+	var js, txt bytes.Buffer
+	slog.New(slog.NewJSONHandler(&js, nil)).Info("m", "v", v)
+	slog.New(slog.NewTextHandler(&txt, nil)).Info("m", "v", v)
+	return []string{fmt.Sprintf("%v", v), fmt.Sprintf("%+v", v), fmt.Sprintf("%#v", v), fmt.Sprintf("%s", v),
+		fmt.Sprint(v), js.String(), txt.String()}
+}
+
+func TestOptionsPrintNoSecret(t *testing.T) {
+	const pass = "hunter2-Secret"
+	for name, v := range map[string]any{
+		"Options":                  Options{Username: "u", Password: pass},
+		"*Options":                 &Options{Username: "u", Password: pass},
+		"Options with Auth":        Options{Auth: PlainAuth("", "u", pass)},
+		"struct holding Options":   struct{ O Options }{Options{Password: pass}},
+		"struct holding *Options":  struct{ O *Options }{&Options{Password: pass}},
+		"slice of Options":         []Options{{Password: pass}},
+		"PlainAuth":                PlainAuth("admin", "u", pass),
+		"LoginAuth":                LoginAuth("u", pass),
+		"CRAMMD5Auth":              CRAMMD5Auth("u", pass),
+		"XOAuth2Auth":              XOAuth2Auth("u", staticToken(pass)),
+		"automatic choice of mech": mustAuth(t, &Options{Username: "u", Password: pass}),
+	} {
+		for _, s := range printedForms(v) {
+			if strings.Contains(s, pass) {
+				t.Errorf("%s printed as %q", name, s)
+			}
+		}
+	}
+	if s := fmt.Sprintf("%#v", Options{Username: "u", Password: pass}); !strings.Contains(s, `Username:"u"`) || !strings.Contains(s, "Password:"+Redacted) {
+		t.Errorf("%%#v should still show the fields: %s", s)
+	}
+	if s := fmt.Sprint(PlainAuth("", "u", pass)); !strings.Contains(s, `"u"`) || !strings.Contains(s, Redacted) {
+		t.Errorf("an Auth should show its user: %s", s)
+	}
+}
+
+// staticToken is a TokenSource that is a plain struct, so that printing it would show the
+// token.
+type staticToken string
+
+func (s staticToken) Token(context.Context) (string, error) { return string(s), nil }
+
+func mustAuth(t *testing.T, o *Options) Auth {
+	a, err := authFromOptions(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// A TokenSource's error may quote the token (or the token endpoint's answer): the send's
+// error keeps it out of its text, and errors.Is still reaches it.
+func TestXOAuth2TokenSourceErrorWithheld(t *testing.T) {
+	const token = "ya29.EXPIRED-token"
+	srcErr := errors.New("token " + token + " expired")
+	s := smtptest.NewScripted(t, steps(greet("AUTH XOAUTH2")))
+	o := cleartext()
+	o.Username = "me"
+	o.TokenSource = TokenSourceFunc(func(context.Context) (string, error) { return "", srcErr })
+	_, err := Dial(testCtx(t), s.Addr(), o)
+	if err == nil || strings.Contains(err.Error(), token) || !errors.Is(err, srcErr) {
+		t.Errorf("token source failure: %v (errors.Is %v)", err, errors.Is(err, srcErr))
+	}
+	wantCode(t, err, transport.PermissionDenied, false)
+	s.Wait()
+
+	// The end of the ctx is no secret and says what happened.
+	if e := (&tokenError{context.DeadlineExceeded}).Error(); !strings.Contains(e, "deadline exceeded") {
+		t.Errorf("ctx error text: %q", e)
 	}
 }
