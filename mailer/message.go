@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -135,8 +136,8 @@ func (m *Message) Validate() error {
 	if m.From.Address == "" {
 		return invalid("From", "is empty", `set From to the sender, e.g. mail.Address{Name: "Shop", Address: "no-reply@shop.example"}`)
 	}
-	if err := checkAddress("From", m.From); err != nil {
-		return err
+	if reason, fix := addressProblem(m.From); reason != "" {
+		return invalid("From", reason, fix)
 	}
 	if len(m.To)+len(m.Cc)+len(m.Bcc) == 0 {
 		return invalid("To", "no recipient in To, Cc or Bcc", "add at least one recipient")
@@ -146,14 +147,14 @@ func (m *Message) Validate() error {
 		addrs []mail.Address
 	}{{"To", m.To}, {"Cc", m.Cc}, {"Bcc", m.Bcc}, {"ReplyTo", m.ReplyTo}} {
 		for i, a := range l.addrs {
-			if err := checkAddress(fmt.Sprintf("%s[%d]", l.name, i), a); err != nil {
-				return err
+			if reason, fix := addressProblem(a); reason != "" {
+				return invalid(l.name+"["+strconv.Itoa(i)+"]", reason, fix)
 			}
 		}
 	}
 	if m.EnvelopeFrom != "" {
-		if err := checkAddress("EnvelopeFrom", mail.Address{Address: m.EnvelopeFrom}); err != nil {
-			return err
+		if reason, fix := addressProblem(mail.Address{Address: m.EnvelopeFrom}); reason != "" {
+			return invalid("EnvelopeFrom", reason, fix)
 		}
 	}
 	if hasCRLF(m.Subject) {
@@ -186,16 +187,16 @@ func (m *Message) Validate() error {
 		}
 	}
 	for i, a := range m.Attachments {
-		field := fmt.Sprintf("Attachments[%d]", i)
+		field := "Attachments[" + strconv.Itoa(i) + "]"
 		switch {
 		case a.Data == nil && a.Open == nil:
 			return invalid(field, "has neither Data nor Open", "build it with NewAttachment, AttachmentFromFile or AttachmentFromFS")
 		case hasCRLF(a.Filename):
 			return invalid(field+".Filename", "contains CR or LF", "remove line breaks from the file name")
-		case a.ContentType != "" && !hasCRLF(a.ContentType) && !validMediaType(a.ContentType):
-			return invalid(field+".ContentType", fmt.Sprintf("%q is not a media type", a.ContentType), `use e.g. "application/pdf" or leave it empty`)
 		case hasCRLF(a.ContentType):
 			return invalid(field+".ContentType", "contains CR or LF", "remove line breaks")
+		case a.ContentType != "" && !validMediaType(a.ContentType):
+			return invalid(field+".ContentType", fmt.Sprintf("%q is not a media type", a.ContentType), `use e.g. "application/pdf" or leave it empty`)
 		case a.Inline && a.ContentID == "":
 			return invalid(field+".ContentID", "is empty on an inline part", `set a ContentID such as "logo" and reference it in the HTML as src="cid:logo"`)
 		case hasCRLF(a.ContentID) || strings.ContainsAny(a.ContentID, "<> "):
@@ -215,22 +216,25 @@ func (m *Message) Validate() error {
 	return nil
 }
 
-func checkAddress(field string, a mail.Address) error {
+// addressProblem says what is wrong with a and how to fix it; "" when a is valid. The
+// caller names the field only on failure, so a valid message costs no formatting.
+func addressProblem(a mail.Address) (reason, fix string) {
 	if hasCRLF(a.Name) {
-		return invalid(field, "display name contains CR or LF", "remove line breaks from the name")
+		return "display name contains CR or LF", "remove line breaks from the name"
 	}
 	if hasCRLF(a.Address) {
-		return invalid(field, "address contains CR or LF", "remove line breaks from the address")
+		return "address contains CR or LF", "remove line breaks from the address"
 	}
-	p, err := mail.ParseAddress("<" + a.Address + ">")
-	if err != nil || p.Address != a.Address || !strings.Contains(a.Address, "@") {
-		reason := "not a valid address"
-		if err != nil {
-			reason += " (" + strings.TrimPrefix(err.Error(), "mail: ") + ")"
-		}
-		return invalid(field, fmt.Sprintf("%q is %s", a.Address, reason), `use a bare address such as "user@example.com" and put the name in Name`)
+	// A bare addr-spec parses on net/mail's first try; only what is not one is parsed again,
+	// as an angle-addr, whose error explains best what is wrong with it.
+	if p, err := mail.ParseAddress(a.Address); err == nil && p.Address == a.Address && strings.Contains(a.Address, "@") {
+		return "", ""
 	}
-	return nil
+	reason = "not a valid address"
+	if _, err := mail.ParseAddress("<" + a.Address + ">"); err != nil {
+		reason += " (" + strings.TrimPrefix(err.Error(), "mail: ") + ")"
+	}
+	return fmt.Sprintf("%q is %s", a.Address, reason), `use a bare address such as "user@example.com" and put the name in Name`
 }
 
 func hasCRLF(s string) bool { return strings.ContainsAny(s, "\r\n") }

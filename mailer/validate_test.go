@@ -34,6 +34,11 @@ func TestValidate(t *testing.T) {
 		{"malformed From", func(m *mailer.Message) { m.From.Address = "no-reply" }, "From"},
 		{"From with name inside", func(m *mailer.Message) { m.From.Address = "Shop <no-reply@shop.example>" }, "From"},
 		{"malformed To", func(m *mailer.Message) { m.To = append(m.To, mail.Address{Address: "bob@"}) }, "To[1]"},
+		// Forms net/mail parses as an address but that are not a bare addr-spec.
+		{"To with a comment", func(m *mailer.Message) { m.To[0].Address = "ann@example.org (Ann)" }, "To[0]"},
+		{"To as a group", func(m *mailer.Message) { m.To[0].Address = "team: ann@example.org;" }, "To[0]"},
+		{"To with spaces around", func(m *mailer.Message) { m.To[0].Address = " ann@example.org " }, "To[0]"},
+		{"To in angle brackets", func(m *mailer.Message) { m.To[0].Address = "<ann@example.org>" }, "To[0]"},
 		{"malformed Cc", func(m *mailer.Message) { m.Cc = []mail.Address{{Address: "a@b@c"}} }, "Cc[0]"},
 		{"malformed Bcc", func(m *mailer.Message) { m.Bcc = []mail.Address{{Address: "two words@example.org"}} }, "Bcc[0]"},
 		{"malformed ReplyTo", func(m *mailer.Message) { m.ReplyTo = []mail.Address{{Address: "nowhere"}} }, "ReplyTo[0]"},
@@ -146,6 +151,9 @@ func TestValidateAccepts(t *testing.T) {
 			m.Alternatives = []mailer.Alternative{{ContentType: "text/calendar; method=REQUEST; charset=UTF-8", Body: []byte("BEGIN:VCALENDAR")}}
 		}},
 		{"own MessageID", func(m *mailer.Message) { m.MessageID = "order-17@shop.example" }},
+		{"unusual addr-specs", func(m *mailer.Message) {
+			m.To = []mail.Address{{Address: "bob+tag@[192.0.2.1]"}, {Address: "o'neil@Example.ORG"}}
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m := validMessage()
