@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -322,7 +323,7 @@ func classify(ctx context.Context, err error, w *httpmail.Written) error {
 	if re.Response != nil && re.Response.Response != nil {
 		resp.Header = re.Response.Header
 	}
-	e := httpmail.StatusError(&httpmail.Request{}, resp, fmt.Errorf("%s: %w", provider, err))
+	e := httpmail.StatusError(&httpmail.Request{}, resp, &apiError{err})
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
@@ -343,5 +344,26 @@ func classify(ctx context.Context, err error, w *httpmail.Written) error {
 	}
 	return e
 }
+
+// apiError is an SDK error whose text is cut to its first line, and to 500 bytes. AWS
+// error messages can go on: SignatureDoesNotMatch quotes the canonical request and the
+// string to sign, in which the session token of temporary credentials stands in clear,
+// and the text of an error ends up in logs. errors.As still reaches the SDK's types.
+type apiError struct{ err error }
+
+func (e *apiError) Error() string {
+	s := e.err.Error()
+	for _, end := range []string{"\n", "\r", "The Canonical String", "The String-to-Sign"} {
+		if i := strings.Index(s, end); i >= 0 {
+			s = s[:i]
+		}
+	}
+	if len(s) > 500 {
+		s = strings.ToValidUTF8(s[:500], "") + "..."
+	}
+	return provider + ": " + strings.TrimSpace(s)
+}
+
+func (e *apiError) Unwrap() error { return e.err }
 
 var _ transport.Transport = (*Transport)(nil)
