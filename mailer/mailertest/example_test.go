@@ -64,3 +64,58 @@ func ExampleMask() {
 	// hi
 	// --BOUNDARY-1--
 }
+
+// Find, SentTo and WithSubject select recorded messages for assertions of your own.
+func ExampleRecorder_Find() {
+	rec := mailertest.NewRecorder(nil)
+	for _, to := range []string{"ann@example.org", "bob@example.org"} {
+		if err := signUp(context.Background(), rec, to); err != nil {
+			fmt.Println(err)
+		}
+	}
+	fmt.Println(len(rec.SentTo("ann@EXAMPLE.org")), len(rec.WithSubject("Confirm your address")))
+	toBob := rec.Find(func(s *mailertest.Sent) bool { return s.HasRecipient("bob@example.org") })
+	fmt.Println(toBob[0].HeaderValues("To"))
+	// Output:
+	// 1 2
+	// [bob@example.org]
+}
+
+// Raw renders a recorded message as the SMTP engine would send it; Mask makes the bytes
+// comparable from run to run, which is what AssertGolden compares.
+func ExampleSent_Raw() {
+	rec := mailertest.NewRecorder(nil)
+	if err := signUp(context.Background(), rec, "ann@example.org"); err != nil {
+		fmt.Println(err)
+	}
+	raw, err := rec.Sent()[0].Raw()
+	if err != nil {
+		fmt.Println(err)
+	}
+	for _, line := range strings.Split(string(mailertest.Mask(raw)), "\r\n") {
+		if strings.HasPrefix(line, "Subject:") || strings.HasPrefix(line, "Date:") {
+			fmt.Println(line)
+		}
+	}
+	// Output:
+	// Subject: Confirm your address
+	// Date: MASKED
+}
+
+// AssertGolden compares the masked rendering with testdata/<name>.golden; run the tests
+// with POSTIE_UPDATE_GOLDEN=1 to write the file instead.
+func ExampleAssertGolden() {
+	var tb testing.TB = &fakeTB{} // in a test: t
+	rec := mailertest.NewRecorder(nil)
+	if err := signUp(context.Background(), rec, "ann@example.org"); err != nil {
+		fmt.Println(err)
+	}
+	raw, err := rec.Sent()[0].Raw()
+	if err != nil {
+		fmt.Println(err)
+	}
+	mailertest.AssertGolden(tb, "signup", raw)
+	fmt.Println("failures:", len(tb.(*fakeTB).errors))
+	// Output:
+	// failures: 0
+}
