@@ -5,8 +5,10 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -43,6 +45,43 @@ type DKIMOptions struct {
 	// default.
 	MIME *mime.Options
 }
+
+// printedDKIMOptions is what String, GoString, LogValue and MarshalJSON show of
+// DKIMOptions: the Signer by its type only. An ed25519.PrivateKey is a byte slice and an
+// *rsa.PrivateKey a struct of big integers, so printing or encoding the options as they
+// are would show the private key.
+type printedDKIMOptions struct {
+	Domain, Selector string
+	Signer           string
+	Identifier       string
+	HeaderKeys       []string
+	Expiration       time.Duration
+	MIME             *mime.Options
+}
+
+func (o DKIMOptions) printed() printedDKIMOptions {
+	p := printedDKIMOptions{Domain: o.Domain, Selector: o.Selector, Identifier: o.Identifier,
+		HeaderKeys: o.HeaderKeys, Expiration: o.Expiration, MIME: o.MIME}
+	if o.Signer != nil {
+		p.Signer = fmt.Sprintf("[redacted %T]", o.Signer)
+	}
+	return p
+}
+
+// String shows the options with the private key redacted; %v and %+v print it.
+func (o DKIMOptions) String() string { return fmt.Sprintf("%+v", o.printed()) }
+
+// GoString is String for %#v.
+func (o DKIMOptions) GoString() string {
+	s := fmt.Sprintf("%#v", o.printed())
+	return "middleware.DKIMOptions" + s[strings.IndexByte(s, '{'):]
+}
+
+// LogValue shows the options to log/slog with the private key redacted.
+func (o DKIMOptions) LogValue() slog.Value { return slog.AnyValue(o.printed()) }
+
+// MarshalJSON encodes the options with the private key redacted.
+func (o DKIMOptions) MarshalJSON() ([]byte, error) { return json.Marshal(o.printed()) }
 
 var defaultDKIMHeaders = []string{"From", "Reply-To", "Subject", "Date", "To", "Cc", "Message-ID",
 	"In-Reply-To", "References", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
