@@ -7,6 +7,8 @@ import (
 	"log"
 	"net/mail"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing/fstest"
 	"time"
 
@@ -168,4 +170,85 @@ func ExampleURLMux() {
 	// Output:
 	// InvalidArgument: mailer: open "smtp://mail.example:587": unknown scheme "smtp"; known schemes: null (is the driver package imported?)
 	// [null]
+}
+
+// OpenTransport opens a transport without a Client on top, to wrap it in middleware first.
+// A composite URL names several: here a failover over two in-memory transports.
+func ExampleOpenTransport() {
+	ctx := context.Background()
+	t, err := mailer.OpenTransport(ctx, "failover(mem:// mem://)")
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := mailer.New(t, nil) // usually mailer.New(transport.Chain(...)(t), nil)
+	defer client.Close()
+	var f *transport.Failover
+	fmt.Println(client.As(&f))
+	// Output:
+	// true
+}
+
+func ExampleURLMux_RegisterComposite() {
+	var mux mailer.URLMux
+	mux.Register("mem", &memmail.URLOpener{})
+	// "failover(A B ...)" opens each member URL and hands them over in order; this is how
+	// the default mux registers it.
+	mux.RegisterComposite("failover", func(ctx context.Context, members []transport.Transport) (transport.Transport, error) {
+		return transport.NewFailover(nil, members...), nil
+	})
+	t, err := mux.OpenTransport(context.Background(), "failover(mem://?max=1 mem://)")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer t.Close() // closes every member
+	fmt.Println(mux.Schemes())
+	// Output:
+	// [failover(...) mem]
+}
+
+func ExampleAttachmentFromFile() {
+	dir, err := os.MkdirTemp("", "postie-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "invoice.pdf")
+	if err := os.WriteFile(path, []byte("%PDF-1.7 ..."), 0o600); err != nil {
+		log.Fatal(err)
+	}
+	// The file is opened again on every send, so a retry reads it afresh.
+	a, err := mailer.AttachmentFromFile(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(a.Filename, a.ContentType, a.Size)
+
+	_, err = mailer.AttachmentFromFile(filepath.Join(dir, "missing.pdf"))
+	fmt.Println(mailer.CodeOf(err))
+	// Output:
+	// invoice.pdf application/pdf 12
+	// InvalidArgument
+}
+
+// CodeOf and IsTemporary tell the application what to do about a failed send, whatever
+// the transport.
+func ExampleCodeOf() {
+	mem := memmail.New(nil)
+	mem.FailNext(transport.ClassifyReply(&transport.Reply{Code: 535, Enhanced: transport.Enhanced{5, 7, 8}, Lines: []string{"bad credentials"}}))
+	client := mailer.New(mem, nil)
+	_, err := client.Send(context.Background(), &mailer.Message{
+		From: mail.Address{Address: "no-reply@shop.example"},
+		To:   []mail.Address{{Address: "ann@example.org"}},
+		Text: "Hi",
+	})
+	switch {
+	case err == nil:
+		fmt.Println("sent")
+	case mailer.CodeOf(err) == mailer.PermissionDenied:
+		fmt.Println("fix the credentials; temporary:", mailer.IsTemporary(err))
+	case mailer.IsTemporary(err):
+		fmt.Println("try again later")
+	}
+	// Output:
+	// fix the credentials; temporary: false
 }
