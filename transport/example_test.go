@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"net/mail"
+	"os"
 	"time"
 
 	"github.com/postiemail/postie/transport"
@@ -180,4 +181,41 @@ func ExampleAddrKey() {
 	// true
 	// false
 	// Ann@example.org
+}
+
+// As reaches a transport under middleware: its concrete type, or what its As method offers.
+func ExampleAs() {
+	base := transport.NewFailover(nil, transport.SendFunc(func(ctx context.Context, m *transport.Message) (*transport.Receipt, error) {
+		return &transport.Receipt{Accepted: m.Envelope.To}, nil
+	}))
+	t := transport.Chain(logging("tracing"))(base)
+	var f *transport.Failover
+	fmt.Println(transport.As(t, &f), f == base)
+	// Output:
+	// true true
+}
+
+// Errorf is how a driver reports a failure it classified itself; %w keeps the cause
+// reachable with errors.Is and errors.As.
+func ExampleErrorf() {
+	err := transport.Errorf(transport.FailedPrecondition, false, "mydriver: load config: %w", os.ErrNotExist)
+	fmt.Println(err)
+	fmt.Println(transport.CodeOf(err), transport.IsTemporary(err), errors.Is(err, os.ErrNotExist))
+	// Output:
+	// FailedPrecondition: mydriver: load config: file does not exist
+	// FailedPrecondition false true
+}
+
+// RetryAfterOf is the delay a server asked for; for a partial failure, the longest any
+// refused recipient asked for.
+func ExampleRetryAfterOf() {
+	greylisted := &transport.Error{Code: transport.Unavailable, Temporary: true, RetryAfter: 5 * time.Minute}
+	busy := &transport.Error{Code: transport.Unavailable, Temporary: true, RetryAfter: 30 * time.Second}
+	err := transport.NewPartialError([]transport.RecipientError{
+		{Recipient: "ann@example.org", Err: busy},
+		{Recipient: "bob@example.org", Err: greylisted},
+	})
+	fmt.Println(transport.RetryAfterOf(err), transport.RetryAfterOf(busy), transport.RetryAfterOf(errors.New("plain")))
+	// Output:
+	// 5m0s 30s 0s
 }
