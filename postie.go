@@ -7,7 +7,9 @@ package postie
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/google/wire"
@@ -53,6 +55,31 @@ type Config struct {
 	// DKIM, when set, signs every message (innermost, so each attempt sends the same bytes).
 	DKIM *middleware.DKIMOptions
 }
+
+// printedConfig is Config with the URL redacted (mailer.RedactURL): what String,
+// GoString, LogValue and MarshalJSON show. An smtp:// URL may carry a password.
+type printedConfig Config
+
+func (c Config) printed() printedConfig {
+	c.URL = mailer.RedactURL(c.URL)
+	return printedConfig(c)
+}
+
+// String shows the config with the URL's password and query values redacted; %v and %+v
+// print it.
+func (c Config) String() string { return fmt.Sprintf("%+v", c.printed()) }
+
+// GoString is String for %#v.
+func (c Config) GoString() string {
+	s := fmt.Sprintf("%#v", c.printed())
+	return "postie.Config" + s[strings.IndexByte(s, '{'):]
+}
+
+// LogValue shows the config to log/slog with the URL redacted.
+func (c Config) LogValue() slog.Value { return slog.AnyValue(c.printed()) }
+
+// MarshalJSON encodes the config with the URL redacted.
+func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.printed()) }
 
 // RateLimitConfig configures the transport-wide token bucket.
 type RateLimitConfig struct {
