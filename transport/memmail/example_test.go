@@ -2,6 +2,7 @@ package memmail_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/mail"
@@ -88,4 +89,45 @@ func Example_url() {
 	fmt.Printf("%T\n", tr)
 	// Output:
 	// *memmail.Transport
+}
+
+// LoseReplyNext keeps the message but reports the outcome as unknown, as when a
+// connection dies after the final dot: the case retry must not repeat blindly.
+func ExampleTransport_LoseReplyNext() {
+	mem := memmail.New(nil)
+	mem.LoseReplyNext()
+	m := &transport.Message{MessageID: "a1@shop.example", Envelope: transport.Envelope{From: "shop@example.com", To: []string{"ann@example.org"}}}
+	_, err := mem.Send(context.Background(), m)
+	fmt.Println(errors.Is(err, transport.ErrMaybeDelivered), transport.IsTemporary(err), mem.Len())
+	// Output:
+	// true false 1
+}
+
+// Stall makes sends hang until their ctx ends, to test an application's timeouts.
+func ExampleTransport_Stall() {
+	mem := memmail.New(nil)
+	mem.Stall()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // in a real test: context.WithTimeout
+	m := &transport.Message{Envelope: transport.Envelope{From: "shop@example.com", To: []string{"ann@example.org"}}}
+	_, err := mem.Send(ctx, m)
+	fmt.Println(transport.CodeOf(err), mem.Len())
+	// Output:
+	// Canceled 0
+}
+
+// RejectRecipient refuses one address on every send until AcceptRecipient, as a server
+// with no such mailbox would; the other recipients still get the message.
+func ExampleTransport_RejectRecipient() {
+	mem := memmail.New(nil)
+	mem.RejectRecipient("gone@example.org", nil) // nil: 550 5.1.1 no such user
+	m := &transport.Message{Envelope: transport.Envelope{From: "shop@example.com", To: []string{"ann@example.org", "gone@example.org"}}}
+	r, err := mem.Send(context.Background(), m)
+	fmt.Println(r.Accepted, transport.CodeOf(r.Rejected[0].Err), err != nil)
+	mem.AcceptRecipient("gone@example.org")
+	r, err = mem.Send(context.Background(), m)
+	fmt.Println(r.Accepted, err)
+	// Output:
+	// [ann@example.org] NotFound true
+	// [ann@example.org gone@example.org] <nil>
 }
