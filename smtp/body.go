@@ -19,14 +19,16 @@ var dotLine = []byte("\n.")
 // dotWriter dot-stuffs a CRLF body into w (RFC 5321 4.5.2): every line that starts with
 // "." gets one more. It scans for "\n." with bytes.Index and copies the spans between
 // hits in bulk. The body must already use CRLF line ends (package mime guarantees it).
+// A body that is already stuffed (mime.Options.DotStuff) passes through unscanned.
 type dotWriter struct {
-	w    *bufio.Writer
-	n    int64   // body bytes written, before stuffing
-	tail [2]byte // the last two body bytes
-	err  error
+	w       *bufio.Writer
+	n       int64   // body bytes written, before stuffing
+	tail    [2]byte // the last two body bytes
+	stuffed bool    // the body comes dot-stuffed: only pass it on
+	err     error
 }
 
-func (d *dotWriter) reset(w *bufio.Writer) { *d = dotWriter{w: w} }
+func (d *dotWriter) reset(w *bufio.Writer, stuffed bool) { *d = dotWriter{w: w, stuffed: stuffed} }
 
 func (d *dotWriter) Write(p []byte) (int, error) {
 	if d.err != nil {
@@ -36,17 +38,19 @@ func (d *dotWriter) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	all := p
-	if (d.n == 0 || d.tail[1] == '\n') && p[0] == '.' {
-		d.w.WriteByte('.')
-	}
-	for {
-		i := bytes.Index(p, dotLine)
-		if i < 0 {
-			break
+	if !d.stuffed {
+		if (d.n == 0 || d.tail[1] == '\n') && p[0] == '.' {
+			d.w.WriteByte('.')
 		}
-		d.w.Write(p[:i+2])
-		d.w.WriteByte('.')
-		p = p[i+2:]
+		for {
+			i := bytes.Index(p, dotLine)
+			if i < 0 {
+				break
+			}
+			d.w.Write(p[:i+2])
+			d.w.WriteByte('.')
+			p = p[i+2:]
+		}
 	}
 	_, err := d.w.Write(p)
 	if err != nil {
@@ -221,7 +225,7 @@ func (c *Client) Data(ctx context.Context) (*BodyWriter, error) {
 		c.end()
 		return nil, err
 	}
-	c.dot.reset(c.bw)
+	c.dot.reset(c.bw, false)
 	return &BodyWriter{c: c, dot: &c.dot}, nil
 }
 

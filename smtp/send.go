@@ -379,9 +379,13 @@ func (c *Client) flightReplies() error {
 func (c *Client) dataBody(ctx context.Context, m *transport.Message, p *plan) (*txn, *transport.Reply, error) {
 	t := &c.t
 	end := transport.StartPhase(ctx, transport.PhaseBody)
-	c.dot.reset(c.bw)
+	// The renderer dot-stuffs as it writes, where it knows which parts can need it
+	// (base64, most of a large message, never does): c.dot need not scan the bytes.
+	opts := p.mopts
+	opts.DotStuff = true
+	c.dot.reset(c.bw, true)
 	c.bodyTimeout = c.cfg.Timeouts.DataBlock
-	err := mime.Write(&c.dot, m, &p.mopts)
+	err := mime.Write(&c.dot, m, &opts)
 	c.bodyTimeout = 0
 	if err != nil {
 		// The server is inside DATA: only closing the connection aborts it without

@@ -414,7 +414,7 @@ func TestDotWriter(t *testing.T) {
 			var out bytes.Buffer
 			bw := bufioWriter(&out)
 			var d dotWriter
-			d.reset(bw)
+			d.reset(bw, false)
 			prev := 0
 			for _, c := range append(cut, len(body)) {
 				if n, err := d.Write([]byte(body[prev:c])); err != nil || n != c-prev {

@@ -105,9 +105,13 @@ func verbatim7bit(sc *scan) bool {
 	return !sc.nonASCII && !sc.ctl && !sc.bare && !sc.delim && sc.longest <= maxLine
 }
 
-// text writes s with every CR, LF or CRLF as CRLF.
+// text writes s, which starts at the beginning of a line, with every CR, LF or CRLF as
+// CRLF; with o.stuff, every line that starts with "." gets one more.
 func (o *out) text(s string) {
 	for len(s) > 0 {
+		if o.stuff && s[0] == '.' {
+			o.str(".")
+		}
 		i := indexNL(s)
 		if i < 0 {
 			o.str(s)
@@ -137,7 +141,9 @@ const upperHex = "0123456789ABCDEF"
 const qpMax = 75
 
 // qp writes s quoted-printable (RFC 2045 6.7) with its line breaks as hard CRLF breaks.
-// It reports whether the output ends with a hard line break.
+// A "." that would start a line is encoded as "=2E", so no line of the output starts with
+// one and SMTP's dot-stuffing never applies to it. It reports whether the output ends
+// with a hard line break.
 func (o *out) qp(s string) bool {
 	if o.counting {
 		return o.qpCount(s)
@@ -155,7 +161,7 @@ func (o *out) qp(s string) bool {
 			continue
 		}
 		// Fast path: a run of literal characters that fits on the line.
-		if c >= '!' && c <= '~' && c != '=' {
+		if c >= '!' && c <= '~' && c != '=' && (c != '.' || col > 0) {
 			j := i + 1
 			lim := i + (qpMax - col)
 			if lim > len(s) {
@@ -214,7 +220,7 @@ func (o *out) qpCount(s string) bool {
 		}
 		k := 3
 		switch {
-		case c >= '!' && c <= '~' && c != '=':
+		case c >= '!' && c <= '~' && c != '=' && (c != '.' || col > 0):
 			k = 1
 		case (c == ' ' || c == '\t') && !lineEnds(s, i+1):
 			k = 1
@@ -222,6 +228,9 @@ func (o *out) qpCount(s string) bool {
 		if col+k > qpMax {
 			n += 3
 			col = 0
+			if c == '.' {
+				k = 3 // now at the start of a line: "=2E"
+			}
 		}
 		n += int64(k)
 		col += k

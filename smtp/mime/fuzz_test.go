@@ -112,8 +112,8 @@ func FuzzEncodeHeader(f *testing.F) {
 }
 
 // FuzzWrite checks the whole writer: whatever the bodies, attachment and alternative, the
-// output parses back (strictly) to the same content, Size matches it, and no line passes
-// 998 characters.
+// output parses back (strictly) to the same content, Size matches it, no line passes 998
+// characters, and with DotStuff the output is exactly the plain one dot-stuffed.
 func FuzzWrite(f *testing.F) {
 	f.Add("Hello\n", "<p>Hello</p>", []byte("data"), "text/calendar; method=REQUEST", uint8(0))
 	f.Add("Grüße\r\n.\r\n", "", []byte{0, 1, 2, 255}, "application/json", uint8(1))
@@ -153,6 +153,7 @@ func FuzzWrite(f *testing.F) {
 		if n, err := mime.Size(m, opts); err != nil || n != int64(len(raw)) {
 			t.Fatalf("Size = %d (%v), Write wrote %d", n, err, len(raw))
 		}
+		checkDotStuff(t, m, opts, raw)
 		if !opts.Allow8Bit && bytes.ContainsFunc(raw, func(r rune) bool { return r >= 0x80 }) {
 			t.Fatal("8-bit byte in the output without Allow8Bit")
 		}

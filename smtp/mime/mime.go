@@ -44,6 +44,15 @@ type Options struct {
 	// Allow8Bit lets non-ASCII text go out as 8bit instead of quoted-printable. Set it only
 	// when the caller allows it and the server offers 8BITMIME.
 	Allow8Bit bool
+
+	// DotStuff makes Write apply SMTP's transparency rule (RFC 5321 4.5.2) as it writes,
+	// for output that goes straight after DATA: a line that starts with "." gets one more.
+	// Only header lines, text and parts sent as they are can start with "." (base64 never
+	// does, and quoted-printable always encodes a leading "." as "=2E"), so stuffing here
+	// spares the SMTP client a scan of every byte. The end-of-data line is the caller's
+	// to write; the output always ends in CRLF. Size ignores DotStuff: SMTP's SIZE counts
+	// the message before stuffing (RFC 1870).
+	DotStuff bool
 }
 
 // state is what one render needs; it is pooled, so a steady stream of messages allocates
@@ -82,7 +91,7 @@ func Write(w io.Writer, m *transport.Message, opts *Options) error {
 	if cap(s.buf) < bufSize {
 		s.buf = make([]byte, 0, bufSize)
 	}
-	o := &out{w: w, buf: s.buf[:0]}
+	o := &out{w: w, buf: s.buf[:0], stuff: opts != nil && opts.DotStuff}
 	err := s.render(o)
 	if err == nil {
 		o.flush()
@@ -162,7 +171,7 @@ func isASCII(s string) bool {
 // render writes the planned message to o.
 func (s *state) render(o *out) error {
 	h := s.h.b
-	o.bytes(h[s.main.start:s.main.end])
+	o.verbatim(h[s.main.start:s.main.end]) // an extra field's name may start with "."
 	root := &s.nodes[0]
 	o.bytes(h[root.hdr.start:root.hdr.end])
 	o.str("\r\n")
@@ -225,7 +234,7 @@ func (s *state) body(o *out, i int) (bool, error) {
 		return n.endsNL, nil
 	case srcBytes:
 		if n.enc == cte7bit {
-			o.bytes(n.data)
+			o.verbatim(n.data)
 			return n.endsNL, nil
 		}
 		o.base64(n.data, true)
@@ -233,7 +242,7 @@ func (s *state) body(o *out, i int) (bool, error) {
 	}
 	a := n.att
 	if n.enc == cte7bit {
-		o.bytes(a.Data)
+		o.verbatim(a.Data)
 		return n.endsNL, nil
 	}
 	if a.Open == nil || a.Data != nil {

@@ -1,6 +1,7 @@
 package mime
 
 import (
+	"bytes"
 	"encoding/base64"
 	"io"
 )
@@ -23,6 +24,7 @@ type out struct {
 	buf      []byte // pending bytes; cap(buf) is the buffer size
 	n        int64  // bytes handed to w, or counted
 	counting bool
+	stuff    bool // dot-stuff lines that start with "." (Options.DotStuff); never in counting mode
 	err      error
 }
 
@@ -71,6 +73,30 @@ func (o *out) bytes(b []byte) {
 		o.buf = o.buf[:len(o.buf)+k]
 		b = b[k:]
 	}
+}
+
+var nlDot = []byte("\n.")
+
+// verbatim writes b, which starts at the beginning of a line and breaks lines with CRLF
+// only, as it is; with o.stuff, every line of it that starts with "." gets one more.
+func (o *out) verbatim(b []byte) {
+	if !o.stuff || len(b) == 0 {
+		o.bytes(b)
+		return
+	}
+	if b[0] == '.' {
+		o.str(".")
+	}
+	for {
+		i := bytes.Index(b, nlDot)
+		if i < 0 {
+			break
+		}
+		o.bytes(b[:i+1])
+		o.str(".")
+		b = b[i+1:]
+	}
+	o.bytes(b)
 }
 
 // base64 writes src as base64 lines of 76 characters separated by CRLF, with no CRLF after

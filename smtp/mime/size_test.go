@@ -51,6 +51,7 @@ func TestRandomMessages(t *testing.T) {
 				t.Fatalf("Size = %d (%v), Write wrote %d", size, serr, len(raw))
 			}
 			checkLines(t, raw)
+			checkDotStuff(t, m, opts, raw)
 			msg, root := parseMessage(t, raw)
 			checkHeaders(t, m, msg.Header, raw)
 			checkContent(t, m, root)
