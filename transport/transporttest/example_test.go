@@ -41,3 +41,16 @@ func ExampleRunConformanceTests() {
 	}
 	_ = transporttest.HarnessMaker(newHarness)
 }
+
+// A transport's benchmarks are one call too, in its _test.go file (an Example cannot run
+// them: they need a *testing.B):
+//
+//	func BenchmarkSend(b *testing.B) {
+//		transporttest.RunBenchmarks(b, memmail.New(&memmail.Options{Max: 1}))
+//	}
+//
+// Compare two runs with benchstat; run with -count=5 or more on a shared machine.
+func ExampleRunBenchmarks() {
+	bench := func(b *testing.B) { transporttest.RunBenchmarks(b, memmail.New(&memmail.Options{Max: 1})) }
+	_ = bench
+}
