@@ -1,7 +1,11 @@
-// Package httpmail is the HTTP plumbing shared by Postie's provider adapters (sendgridmail,
-// mailgunmail, postmarkmail, resendmail): building and authenticating requests, reading and
-// classifying responses, and deciding when a failed POST may have delivered the message.
-// It exists so the adapters hold only what is specific to their provider.
+// Package httpmail is what Postie's provider adapters share. The Endpoint (sendgridmail,
+// mailgunmail, postmarkmail, resendmail) builds and authenticates requests, reads and
+// classifies responses and decides when a failed POST may have delivered the message;
+// sesmail, whose SDK makes the requests, shares the tracing and classification behind it.
+// The message side (SplitRecipients, ReadAttachments, Tags, the Unsupported, TooMany and
+// TooLarge refusals) maps a transport.Message onto a send API, and config.go reads secrets,
+// base URLs and URL parameters. It exists so the adapters hold only what is specific to
+// their provider.
 package httpmail
 
 import (
@@ -58,11 +62,18 @@ func NewEndpoint(provider string, base *url.URL, doer Doer, auth func(http.Heade
 	e := &Endpoint{Provider: provider, Base: base, Auth: auth, doer: doer}
 	if doer == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		e.owned = &http.Client{Transport: tr, Timeout: DefaultTimeout}
+		e.owned = &http.Client{Transport: tr, Timeout: DefaultTimeout, CheckRedirect: NoRedirects}
 		e.doer = e.owned
 	}
 	return e
 }
+
+// NoRedirects is the CheckRedirect of the default clients: a redirect is handed back
+// instead of followed. A send API never redirects, and following one would resend the
+// credentials: net/http keeps Authorization (and custom headers such as
+// X-Postmark-Server-Token, or SigV4's X-Amz-Security-Token) on a redirect to the same
+// host whatever its port or scheme, so a redirect to http:// would carry them in clear.
+func NoRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // As is the adapters' Transport.As: it stores the client requests go through in target
 // when target is a *D (D being the adapter's own Doer interface, which has this package's
