@@ -3,11 +3,12 @@
 //
 //	postie send --url URL --from ADDR --to ADDR[,ADDR...] --subject S --text T [flags]
 //	postie probe URL [--json]
-//	postie dev [--addr 127.0.0.1:2525]
+//	postie dev [--addr 127.0.0.1:2525] [--user NAME --password SECRET] [--dir DIR]
 //
-// The URL names a transport as mailer.OpenMailer understands it, such as
-// smtp://user:password@mail.example.com:587; it may come from $POSTIE_URL instead of
-// --url, which keeps the password out of the process list. Private certificate
+// The URL is an smtp:// or smtps:// URL as smtp.ParseURL reads it (the SMTP engine is the
+// only transport this command links in), such as smtp://user:password@mail.example.com:587;
+// it may come from $POSTIE_URL instead of --url, which keeps the password out of the
+// process list. Private certificate
 // authorities are trusted through SSL_CERT_FILE (or SSL_CERT_DIR), as everywhere in Go on
 // Linux. Passwords are never printed.
 //
