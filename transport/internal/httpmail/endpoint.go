@@ -62,18 +62,18 @@ func NewEndpoint(provider string, base *url.URL, doer Doer, auth func(http.Heade
 	e := &Endpoint{Provider: provider, Base: base, Auth: auth, doer: doer}
 	if doer == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		e.owned = &http.Client{Transport: tr, Timeout: DefaultTimeout, CheckRedirect: NoRedirects}
+		e.owned = &http.Client{Transport: tr, Timeout: DefaultTimeout, CheckRedirect: noRedirects}
 		e.doer = e.owned
 	}
 	return e
 }
 
-// NoRedirects is the CheckRedirect of the default clients: a redirect is handed back
+// noRedirects is the CheckRedirect of the default client: a redirect is handed back
 // instead of followed. A send API never redirects, and following one would resend the
 // credentials: net/http keeps Authorization (and custom headers such as
-// X-Postmark-Server-Token, or SigV4's X-Amz-Security-Token) on a redirect to the same
-// host whatever its port or scheme, so a redirect to http:// would carry them in clear.
-func NoRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+// X-Postmark-Server-Token) on a redirect to the same host whatever its port or scheme,
+// so a redirect to http:// would carry them in clear.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // As is the adapters' Transport.As: it stores the client requests go through in target
 // when target is a *D (D being the adapter's own Doer interface, which has this package's
