@@ -28,9 +28,11 @@ import (
 
 // Config describes the default stack.
 type Config struct {
-	// URL names the transport, for example "smtp://user@mail.example:587",
+	// URL names the transport, for example "smtp://user:password@mail.example:587",
 	// "smtps://mail.example", "mem://", "file:///var/spool/postie" or
-	// "failover(smtp://a smtp://b)". Secrets come from the environment or driver options.
+	// "failover(smtp://a smtp://b)". An SMTP password is the URL's user info, so keep the
+	// URL in the environment; HTTP providers (whose packages the application imports to
+	// register their schemes) read their keys from the environment or their Options.
 	URL string
 	// Mailer configures the Client (clock, Message-ID generator); nil means defaults.
 	Mailer *mailer.Options
