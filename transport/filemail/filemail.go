@@ -136,7 +136,7 @@ func (t *Transport) Send(ctx context.Context, m *transport.Message) (*transport.
 		return nil, transport.Errorf(transport.InvalidArgument, false, "filemail: nil message")
 	}
 	if len(m.Envelope.To) == 0 {
-		return nil, transport.Errorf(transport.InvalidArgument, false, "filemail: message <%s> has no envelope recipient", m.MessageID)
+		return nil, transport.Errorf(transport.InvalidArgument, false, "filemail: message <%s> has no envelope recipient: set Envelope.To, or send through mailer.Client, which fills it from To, Cc and Bcc", m.MessageID)
 	}
 	tmp, err := os.CreateTemp(t.dir, ".postie-*.tmp")
 	if err != nil {

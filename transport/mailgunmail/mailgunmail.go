@@ -172,12 +172,15 @@ func (t *Transport) Send(ctx context.Context, m *transport.Message) (*transport.
 
 // build returns the multipart/form-data body and its content type.
 func (t *Transport) build(m *transport.Message) ([]byte, string, error) {
+	if err := httpmail.CheckLines(provider, m); err != nil {
+		return nil, "", err
+	}
 	if err := httpmail.CheckEnvelope(provider, m, true); err != nil {
 		return nil, "", err
 	}
 	switch {
 	case len(m.Envelope.To) == 0:
-		return nil, "", transport.Errorf(transport.InvalidArgument, false, "%s: Envelope.To is empty: a message needs at least one recipient", provider)
+		return nil, "", transport.Errorf(transport.InvalidArgument, false, "%s: Envelope.To is empty: set Envelope.To, or send through mailer.Client, which fills it from To, Cc and Bcc", provider)
 	case len(m.Envelope.To) > MaxRecipients:
 		return nil, "", httpmail.TooMany(provider, "recipients", len(m.Envelope.To), MaxRecipients, "split the recipients over several messages")
 	case len(m.Tags) > MaxTags:

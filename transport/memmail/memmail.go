@@ -138,7 +138,7 @@ func (t *Transport) Send(ctx context.Context, m *transport.Message) (*transport.
 		return nil, fail
 	}
 	if len(m.Envelope.To) == 0 {
-		return nil, transport.Errorf(transport.InvalidArgument, false, "memmail: message <%s> has no envelope recipient", m.MessageID)
+		return nil, transport.Errorf(transport.InvalidArgument, false, "memmail: message <%s> has no envelope recipient: set Envelope.To, or send through mailer.Client, which fills it from To, Cc and Bcc", m.MessageID)
 	}
 
 	c, err := deepCopy(m)

@@ -83,7 +83,7 @@ func (r *Recipients) Addrs() []string {
 func SplitRecipients(provider string, m *transport.Message) (Recipients, error) {
 	var r Recipients
 	if len(m.Envelope.To) == 0 {
-		return r, transport.Errorf(transport.InvalidArgument, false, "%s: Envelope.To is empty: a message needs at least one recipient", provider)
+		return r, transport.Errorf(transport.InvalidArgument, false, "%s: Envelope.To is empty: set Envelope.To, or send through mailer.Client, which fills it from To, Cc and Bcc", provider)
 	}
 	where := make(map[string]int, len(m.To)+len(m.Cc)+len(m.Bcc))
 	names := make(map[string]string, len(where))
