@@ -172,6 +172,9 @@ func (t *Transport) Send(ctx context.Context, m *transport.Message) (*transport.
 
 // build returns the multipart/form-data body and its content type.
 func (t *Transport) build(m *transport.Message) ([]byte, string, error) {
+	if err := httpmail.CheckLines(provider, m); err != nil {
+		return nil, "", err
+	}
 	if err := httpmail.CheckEnvelope(provider, m, true); err != nil {
 		return nil, "", err
 	}

@@ -183,6 +183,9 @@ type (
 )
 
 func (t *Transport) build(m *transport.Message) ([]byte, []string, error) {
+	if err := httpmail.CheckLines(provider, m); err != nil {
+		return nil, nil, err
+	}
 	if err := httpmail.CheckEnvelope(provider, m, false); err != nil {
 		return nil, nil, err
 	}

@@ -205,6 +205,9 @@ var refused = strings.Fields(`adp app asp bas bat cer chm cmd com cpl crt csh de
 	url vb vbe vbs vps vsmacros vss vst vsw vxd ws wsc wsf wsh xnk`)
 
 func (t *Transport) build(m *transport.Message) ([]byte, []string, error) {
+	if err := httpmail.CheckLines(provider, m); err != nil {
+		return nil, nil, err
+	}
 	if err := httpmail.CheckEnvelope(provider, m, false); err != nil {
 		return nil, nil, err
 	}

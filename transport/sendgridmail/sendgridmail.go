@@ -201,6 +201,9 @@ var reserved = []string{"x-sg-id", "x-sg-eid", "received", "dkim-signature", "co
 // build checks m against what SendGrid can carry and returns the request body and the
 // recipients it goes to.
 func (t *Transport) build(m *transport.Message) ([]byte, []string, error) {
+	if err := httpmail.CheckLines(provider, m); err != nil {
+		return nil, nil, err
+	}
 	if err := httpmail.CheckEnvelope(provider, m, false); err != nil {
 		return nil, nil, err
 	}

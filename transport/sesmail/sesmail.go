@@ -239,6 +239,9 @@ func (t *Transport) Send(ctx context.Context, m *transport.Message) (*transport.
 func (t *Transport) input(m *transport.Message) (*sesv2.SendEmailInput, httpmail.Recipients, error) {
 	var rc httpmail.Recipients
 	in := &sesv2.SendEmailInput{}
+	if err := httpmail.CheckLines(provider, m); err != nil {
+		return nil, rc, err
+	}
 	switch {
 	case m.Envelope.From == "":
 		return nil, rc, httpmail.Unsupported(provider, "the null envelope sender <>", "SES needs a sender: set EnvelopeFrom or leave it to From")
