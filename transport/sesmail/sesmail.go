@@ -41,7 +41,7 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -107,8 +107,7 @@ type Transport struct {
 	maxSize int64        // MaxSize; tests lower it
 	owned   *http.Client // the HTTP client Open made, whose idle connections Close releases
 	netHTTP bool         // the SDK sends through net/http, so httptrace sees every attempt
-	closed  chan struct{}
-	once    sync.Once
+	closed  atomic.Bool
 }
 
 // New returns a Transport that sends with client. Its own retries are disabled for each
@@ -120,7 +119,7 @@ func New(client *sesv2.Client, opts *Options) (*Transport, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	t := &Transport{client: client, confSet: opts.ConfigurationSetName, region: client.Options().Region, maxSize: MaxSize, closed: make(chan struct{})}
+	t := &Transport{client: client, confSet: opts.ConfigurationSetName, region: client.Options().Region, maxSize: MaxSize}
 	switch client.Options().HTTPClient.(type) {
 	case *http.Client, *awshttp.BuildableClient, nil:
 		t.netHTTP = true // no trace event then means no connection was sought
@@ -193,12 +192,9 @@ func (t *Transport) String() string { return provider + "(" + t.region + ")" }
 // Close makes later sends fail with FailedPrecondition. It releases the idle connections
 // of the HTTP client Open made, not those of a client the caller passed.
 func (t *Transport) Close() error {
-	t.once.Do(func() {
-		close(t.closed)
-		if t.owned != nil {
-			t.owned.CloseIdleConnections()
-		}
-	})
+	if !t.closed.Swap(true) && t.owned != nil {
+		t.owned.CloseIdleConnections()
+	}
 	return nil
 }
 
@@ -215,10 +211,8 @@ func (t *Transport) As(target any) bool {
 // success every envelope recipient is Accepted; Receipt.ID is SES's MessageId. SES writes
 // its own Message-ID header, so Receipt.MessageID is left empty.
 func (t *Transport) Send(ctx context.Context, m *transport.Message) (*transport.Receipt, error) {
-	select {
-	case <-t.closed:
+	if t.closed.Load() {
 		return nil, transport.Closed(provider)
-	default:
 	}
 	if err := transport.FromContext(ctx, nil); err != nil {
 		return nil, err
