@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/sethvargo/go-retry"
@@ -299,7 +298,7 @@ func (s *retrySend) retryable(rejected []transport.RecipientError) map[string]bo
 			if due == nil {
 				due = make(map[string]bool, len(rejected))
 			}
-			due[strings.ToLower(re.Recipient)] = true
+			due[transport.AddrKey(re.Recipient)] = true
 		}
 	}
 	return due
@@ -311,7 +310,7 @@ func narrow(m *transport.Message, due map[string]bool) *transport.Message {
 	c := m.Clone()
 	c.Envelope.To = c.Envelope.To[:0]
 	for _, to := range m.Envelope.To {
-		if due[strings.ToLower(to)] {
+		if due[transport.AddrKey(to)] {
 			c.Envelope.To = append(c.Envelope.To, to)
 		}
 	}

@@ -193,14 +193,14 @@ func (r *Receipt) Merge(later *Receipt) {
 	}
 	touched := make(map[string]bool, len(later.Accepted)+len(later.Rejected))
 	for _, a := range later.Accepted {
-		touched[strings.ToLower(a)] = true
+		touched[AddrKey(a)] = true
 	}
 	for _, re := range later.Rejected {
-		touched[strings.ToLower(re.Recipient)] = true
+		touched[AddrKey(re.Recipient)] = true
 	}
 	kept := r.Rejected[:0:0]
 	for _, re := range r.Rejected {
-		if !touched[strings.ToLower(re.Recipient)] {
+		if !touched[AddrKey(re.Recipient)] {
 			kept = append(kept, re)
 		}
 	}

@@ -101,13 +101,13 @@ func TestReceiptMerge(t *testing.T) {
 	reply := &transport.Reply{Code: 250}
 	r.Merge(&transport.Receipt{
 		MessageID: "other@x", ID: "q2", Reply: reply,
-		Accepted: []string{"B@X"},
+		Accepted: []string{"b@X"}, // same recipient: the domain compares case-insensitively (AddrKey)
 		Rejected: []transport.RecipientError{{Recipient: "c@x", Err: gone}},
 	})
 	if r.ID != "q2" || r.MessageID != "id@x" || r.Reply != reply {
 		t.Errorf("ID %q MessageID %q Reply %v", r.ID, r.MessageID, r.Reply)
 	}
-	if !reflect.DeepEqual(r.Accepted, []string{"a@x", "B@X"}) {
+	if !reflect.DeepEqual(r.Accepted, []string{"a@x", "b@X"}) {
 		t.Errorf("Accepted = %v", r.Accepted)
 	}
 	want := []transport.RecipientError{{Recipient: "d@x", Err: gone}, {Recipient: "c@x", Err: gone}}
