@@ -91,12 +91,13 @@ func Write(w io.Writer, m *transport.Message, opts *Options) error {
 	if cap(s.buf) < bufSize {
 		s.buf = make([]byte, 0, bufSize)
 	}
-	o := &out{w: w, buf: s.buf[:0], stuff: opts != nil && opts.DotStuff}
+	o := &out{w: w, buf: s.buf[:0], stuff: opts != nil && opts.DotStuff, grow: maxBufSize}
 	err := s.render(o)
 	if err == nil {
 		o.flush()
 		err = o.err
 	}
+	s.buf = o.buf[:0] // grown or not, it serves the next message
 	return err
 }
 
