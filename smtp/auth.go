@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/postiemail/postie/internal/loopback"
 	"github.com/postiemail/postie/transport"
 )
 
@@ -58,7 +59,7 @@ func (f TokenSourceFunc) Token(ctx context.Context) (string, error) { return f(c
 var ErrCleartextAuth = errors.New("smtp: refusing to send credentials over an unencrypted connection")
 
 func checkEncrypted(mech string, s *ServerInfo) error {
-	if s.TLS || isLoopback(s.Name) {
+	if s.TLS || loopback.Host(s.Name) {
 		return nil
 	}
 	return &transport.Error{Code: transport.FailedPrecondition,

@@ -7,10 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/postiemail/postie/internal/loopback"
+	"github.com/postiemail/postie/transport"
 )
 
 // TLSPolicy says how a connection is protected. The zero value, TLSRequired, is the safe
@@ -218,7 +220,7 @@ func newConfig(addr string, o *Options) (*config, error) {
 		return nil, invalidf("smtp: address %q is not host:port; use e.g. \"mail.example.com:587\"", addr)
 	}
 	cfg.host = host
-	cfg.loopback = isLoopback(host)
+	cfg.loopback = loopback.Host(host)
 	if cfg.TLS < TLSRequired || cfg.TLS > TLSImplicit {
 		return nil, invalidf("smtp: unknown TLS policy %d", int(cfg.TLS))
 	}
@@ -268,7 +270,11 @@ func (cfg *config) tlsConfig() *tls.Config {
 	return tc
 }
 
-// dial connects within Timeouts.Dial (and ctx).
+// dial connects within Timeouts.Dial (and ctx). When the host is a loopback name, the
+// connection must reach a loopback address: "localhost" or "mail.localhost" resolves
+// through the hosts file and DNS, and the rules that relax on loopback (a cleartext
+// session, credentials without TLS) must not follow the name to another machine. A
+// DialContext is the caller's to vouch for (a proxy, a test seam), so it is not checked.
 func (cfg *config) dial(ctx context.Context, addr string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeouts.Dial)
 	defer cancel()
@@ -279,16 +285,14 @@ func (cfg *config) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if d == nil {
 		d = &net.Dialer{}
 	}
-	return d.DialContext(ctx, "tcp", addr)
-}
-
-// isLoopback reports whether host names this machine: "localhost" or a loopback IP.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err == nil && cfg.loopback && !loopback.Peer(conn) {
+		conn.Close()
+		return nil, &transport.Error{Code: transport.FailedPrecondition, Err: fmt.Errorf(
+			"smtp: %q is a loopback name but it reached %s, which is not loopback; nothing was sent (use the server's real host name, so TLS and credentials are handled as for a remote server)",
+			cfg.host, conn.RemoteAddr())}
 	}
-	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	return err == nil && ip.IsLoopback()
+	return conn, err
 }
 
 func defaultLocalName() string {

@@ -110,3 +110,18 @@ func TestXOAuth2TokenSourceErrorWithheld(t *testing.T) {
 		t.Errorf("ctx error text: %q", e)
 	}
 }
+
+// A loopback name still works: the connection it makes reaches a loopback address, so the
+// check that it does (see config.dial) lets it through.
+func TestLoopbackNameDials(t *testing.T) {
+	s := smtptest.NewScripted(t, steps(greet("AUTH PLAIN"), []step{
+		{Expect: "AUTH PLAIN " + b64("\x00u\x00p"), Reply: "235 ok"},
+	}))
+	_, port, _ := strings.Cut(s.Addr(), ":")
+	o := cleartext()
+	o.Username, o.Password = "u", "p"
+	c := dialT(t, "localhost:"+port, o)
+	if c.AuthMechanism() != "PLAIN" {
+		t.Errorf("mechanism %q", c.AuthMechanism())
+	}
+}

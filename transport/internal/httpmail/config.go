@@ -1,12 +1,12 @@
 package httpmail
 
 import (
-	"net"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
 
+	"github.com/postiemail/postie/internal/loopback"
 	"github.com/postiemail/postie/transport"
 )
 
@@ -45,19 +45,11 @@ func BaseURL(provider, s, def string) (*url.URL, error) {
 	case u.RawQuery != "" || u.Fragment != "":
 		return nil, transport.Errorf(transport.InvalidArgument, false, "%s: base URL %q has a query or fragment: remove it", provider, u.Redacted())
 	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && loopback.Host(u.Hostname()):
 	default:
 		return nil, transport.Errorf(transport.InvalidArgument, false, "%s: base URL %q: use https (plain http is allowed only for a loopback test server)", provider, u.Redacted())
 	}
 	return u, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // URLParams returns the query of a transport URL such as "sendgrid://?region=eu",

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/postiemail/postie/internal/loopback"
 	"github.com/postiemail/postie/transport"
 )
 
@@ -62,10 +63,30 @@ func NewEndpoint(provider string, base *url.URL, doer Doer, auth func(http.Heade
 	e := &Endpoint{Provider: provider, Base: base, Auth: auth, doer: doer}
 	if doer == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if base.Scheme == "http" {
+			// BaseURL allows plain http only to a loopback host: the key goes in clear, so
+			// the name must really lead to this machine.
+			tr.DialContext = loopbackOnly(tr.DialContext)
+		}
 		e.owned = &http.Client{Transport: tr, Timeout: DefaultTimeout, CheckRedirect: noRedirects}
 		e.doer = e.owned
 	}
 	return e
+}
+
+// loopbackOnly wraps dial so that a connection that did not reach a loopback address is
+// closed and refused: a loopback name resolves through the hosts file and DNS like any
+// other, and may lead elsewhere.
+func loopbackOnly(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil || loopback.Peer(c) {
+			return c, err
+		}
+		c.Close()
+		return nil, &transport.Error{Code: transport.FailedPrecondition, Err: fmt.Errorf(
+			"%s reached %s, which is not loopback: plain http is allowed only to this machine, so nothing was sent; use https", addr, c.RemoteAddr())}
+	}
 }
 
 // noRedirects is the CheckRedirect of the default client: a redirect is handed back
@@ -212,6 +233,10 @@ func (w *Written) Sought() bool { return w.sought.Load() }
 
 // NoResponse classifies err, the failure of a request that got no response (see Post).
 func NoResponse(provider string, ctx context.Context, err error, w *Written, idempotent bool) error {
+	if te := (*transport.Error)(nil); errors.As(err, &te) && w.NotSent() {
+		// Refused on this side before anything left (loopbackOnly): keep the class.
+		return &transport.Error{Code: te.Code, Temporary: te.Temporary, Err: fmt.Errorf("%s: request not sent: %w", provider, err)}
+	}
 	// Without a trace we cannot tell whether the provider got the request: assume it did.
 	notSent := w.NotSent()
 	maybe := !notSent && !idempotent
