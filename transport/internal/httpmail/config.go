@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/postiemail/postie/internal/loopback"
+	"github.com/postiemail/postie/mailer"
 	"github.com/postiemail/postie/transport"
 )
 
@@ -35,21 +36,31 @@ func BaseURL(provider, s, def string) (*url.URL, error) {
 	}
 	u, err := url.Parse(strings.TrimRight(s, "/"))
 	if err != nil {
-		return nil, transport.Errorf(transport.InvalidArgument, false, "%s: base URL: %v", provider, err)
+		// url.Error quotes the whole URL, credentials and all.
+		return nil, transport.Errorf(transport.InvalidArgument, false, "%s: base URL %q does not parse: use e.g. %s", provider, mailer.RedactURL(s), def)
 	}
 	switch {
 	case u.User != nil:
-		return nil, transport.Errorf(transport.InvalidArgument, false, "%s: base URL %q carries credentials: pass them in Options instead", provider, u.Redacted())
+		return nil, transport.Errorf(transport.InvalidArgument, false, "%s: base URL %q carries credentials: pass them in Options instead", provider, shown(u))
 	case u.Host == "":
-		return nil, transport.Errorf(transport.InvalidArgument, false, "%s: base URL %q has no host: use e.g. %s", provider, u.Redacted(), def)
+		return nil, transport.Errorf(transport.InvalidArgument, false, "%s: base URL %q has no host: use e.g. %s", provider, shown(u), def)
 	case u.RawQuery != "" || u.Fragment != "":
-		return nil, transport.Errorf(transport.InvalidArgument, false, "%s: base URL %q has a query or fragment: remove it", provider, u.Redacted())
+		return nil, transport.Errorf(transport.InvalidArgument, false, "%s: base URL %q has a query or fragment: remove it", provider, shown(u))
 	case u.Scheme == "https":
 	case u.Scheme == "http" && loopback.Host(u.Hostname()):
 	default:
-		return nil, transport.Errorf(transport.InvalidArgument, false, "%s: base URL %q: use https (plain http is allowed only for a loopback test server)", provider, u.Redacted())
+		return nil, transport.Errorf(transport.InvalidArgument, false, "%s: base URL %q: use https (plain http is allowed only for a loopback test server)", provider, shown(u))
 	}
 	return u, nil
+}
+
+// shown is u for an error message: without its user information (a provider URL takes
+// none, so whatever is there, a user name included, may be a key) and with its query
+// values hidden (mailer.RedactURL), as a key may be pasted into a parameter.
+func shown(u *url.URL) string {
+	c := *u
+	c.User = nil
+	return mailer.RedactURL(c.String())
 }
 
 // URLParams returns the query of a transport URL such as "sendgrid://?region=eu",
@@ -58,12 +69,12 @@ func BaseURL(provider, s, def string) (*url.URL, error) {
 // logs).
 func URLParams(provider string, u *url.URL, allowed ...string) (url.Values, error) {
 	if u.User != nil {
-		return nil, transport.Errorf(transport.InvalidArgument, false, "%s: open %q: the URL carries credentials: set them in the environment or Options instead", provider, u.Redacted())
+		return nil, transport.Errorf(transport.InvalidArgument, false, "%s: open %q: the URL carries credentials: set them in the environment or Options instead", provider, shown(u))
 	}
 	q := u.Query()
 	for k := range q {
 		if !slices.Contains(allowed, k) {
-			return nil, transport.Errorf(transport.InvalidArgument, false, "%s: open %q: unknown parameter %q (known: %s)", provider, u.Redacted(), k, strings.Join(allowed, ", "))
+			return nil, transport.Errorf(transport.InvalidArgument, false, "%s: open %q: unknown parameter %q (known: %s)", provider, shown(u), k, strings.Join(allowed, ", "))
 		}
 	}
 	return q, nil
