@@ -55,11 +55,11 @@ func (*URLOpener) OpenTransportURL(_ context.Context, u *url.URL) (transport.Tra
 		case "envelope":
 			b, err := strconv.ParseBool(v[0])
 			if err != nil {
-				return nil, transport.Errorf(transport.InvalidArgument, false, "filemail: open %q: envelope=%q is not a boolean; use envelope=true", u.Redacted(), v[0])
+				return nil, transport.Errorf(transport.InvalidArgument, false, "filemail: open %q: envelope=%q is not a boolean; use envelope=true", mailer.RedactURL(u.String()), v[0])
 			}
 			opts.Envelope = b
 		default:
-			return nil, transport.Errorf(transport.InvalidArgument, false, "filemail: open %q: unknown query parameter %q; the only one is envelope", u.Redacted(), k)
+			return nil, transport.Errorf(transport.InvalidArgument, false, "filemail: open %q: unknown query parameter %q; the only one is envelope", mailer.RedactURL(u.String()), k)
 		}
 	}
 	dir := u.Path
@@ -67,10 +67,10 @@ func (*URLOpener) OpenTransportURL(_ context.Context, u *url.URL) (transport.Tra
 		dir = u.Opaque
 	}
 	if u.Host != "" && u.Host != "localhost" {
-		return nil, transport.Errorf(transport.InvalidArgument, false, "filemail: open %q: the URL names host %q; use file:///absolute/path (three slashes) or file:relative/path", u.Redacted(), u.Host)
+		return nil, transport.Errorf(transport.InvalidArgument, false, "filemail: open %q: the URL names host %q; use file:///absolute/path (three slashes) or file:relative/path", mailer.RedactURL(u.String()), u.Host)
 	}
 	if dir == "" {
-		return nil, transport.Errorf(transport.InvalidArgument, false, "filemail: open %q: no directory; use file:///absolute/path", u.Redacted())
+		return nil, transport.Errorf(transport.InvalidArgument, false, "filemail: open %q: no directory; use file:///absolute/path", mailer.RedactURL(u.String()))
 	}
 	return New(dir, &opts)
 }

@@ -44,15 +44,15 @@ func (*URLOpener) OpenTransportURL(_ context.Context, u *url.URL) (transport.Tra
 		case "max":
 			n, err := strconv.Atoi(v[0])
 			if err != nil || n < 0 {
-				return nil, transport.Errorf(transport.InvalidArgument, false, "memmail: open %q: max=%q is not a non-negative integer; use e.g. mem://?max=100", u.Redacted(), v[0])
+				return nil, transport.Errorf(transport.InvalidArgument, false, "memmail: open %q: max=%q is not a non-negative integer; use e.g. mem://?max=100", mailer.RedactURL(u.String()), v[0])
 			}
 			opts.Max = n
 		default:
-			return nil, transport.Errorf(transport.InvalidArgument, false, "memmail: open %q: unknown query parameter %q; the only one is max", u.Redacted(), k)
+			return nil, transport.Errorf(transport.InvalidArgument, false, "memmail: open %q: unknown query parameter %q; the only one is max", mailer.RedactURL(u.String()), k)
 		}
 	}
 	if u.Host != "" || (u.Path != "" && u.Path != "/") {
-		return nil, transport.Errorf(transport.InvalidArgument, false, "memmail: open %q: a mem URL names no host or path; use mem:// or mem://?max=N", u.Redacted())
+		return nil, transport.Errorf(transport.InvalidArgument, false, "memmail: open %q: a mem URL names no host or path; use mem:// or mem://?max=N", mailer.RedactURL(u.String()))
 	}
 	return New(&opts), nil
 }
