@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,12 +15,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postiemail/postie/internal/loopback"
 	"github.com/postiemail/postie/smtp/smtptest"
 )
 
 // runDev runs an in-process SMTP server until ctx ends (Ctrl-C), printing each message it
 // receives and optionally saving it as an .eml file.
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	stdout = newRedactor(stdout, "") // the sender and recipients come from the client: escape controls
 	fs := flag.NewFlagSet("postie dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:2525", "address to listen on (loopback only)")
@@ -39,8 +43,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "postie dev: --user and --password go together")
 		return exitUsage
 	}
-	if !strings.HasPrefix(*addr, "127.") && !strings.HasPrefix(*addr, "localhost:") && !strings.HasPrefix(*addr, "[::1]:") {
-		fmt.Fprintf(stderr, "postie dev: --addr %q is not a loopback address; the dev server is for this machine only\n", *addr)
+	if host, _, err := net.SplitHostPort(*addr); err != nil || !loopback.Host(host) {
+		fmt.Fprintf(stderr, "postie dev: --addr %q is not a loopback host:port; the dev server is for this machine only\n", *addr)
 		return exitUsage
 	}
 	if *dir != "" {
@@ -83,6 +87,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	defer srv.Close()
+	if ap, err := netip.ParseAddrPort(srv.Addr()); err != nil || !ap.Addr().Unmap().IsLoopback() {
+		// A name such as localhost resolves like any other; the socket must be loopback.
+		fmt.Fprintf(stderr, "postie dev: --addr %q listens on %s, which is not loopback; the dev server is for this machine only\n", *addr, srv.Addr())
+		return exitUsage
+	}
 
 	ca, err := os.CreateTemp("", "postie-dev-ca-*.pem")
 	if err == nil {

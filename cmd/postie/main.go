@@ -75,9 +75,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// redactor replaces a URL's password, in every form it may take in output, with "xxxxx".
-// The engine already redacts; this is the second lock on the door, for output assembled
-// here from errors of any driver.
+// redactor is the writer every line of output goes through. It replaces the URL's
+// password, in every form it may take in output, with "xxxxx": the engine already
+// redacts, and this is the second lock on the door, for output assembled here from errors
+// of any driver. It also escapes control characters (see escapeControls), since much of
+// the output is the server's own text.
 type redactor struct {
 	w       io.Writer
 	secrets []string
@@ -85,11 +87,7 @@ type redactor struct {
 
 func newRedactor(w io.Writer, rawurl string) *redactor {
 	r := &redactor{w: w}
-	u, err := url.Parse(rawurl)
-	if err != nil || u.User == nil {
-		return r
-	}
-	if p, ok := u.User.Password(); ok && len(p) >= 3 {
+	if p := urlPassword(rawurl); len(p) >= 3 {
 		js, _ := json.Marshal(p)
 		for _, s := range []string{p, url.QueryEscape(p), url.PathEscape(p), url.UserPassword("", p).String()[1:], string(js[1 : len(js)-1])} {
 			if s != "" && !slices.Contains(r.secrets, s) {
@@ -100,28 +98,55 @@ func newRedactor(w io.Writer, rawurl string) *redactor {
 	return r
 }
 
-func (r *redactor) Write(p []byte) (int, error) {
-	if len(r.secrets) == 0 {
-		return r.w.Write(p)
+// urlPassword returns the password of rawurl, also when rawurl does not parse (a password
+// holding "/" or "#" unencoded): then it is what lies between the user name's ":" and the
+// last "@".
+func urlPassword(rawurl string) string {
+	if u, err := url.Parse(rawurl); err == nil {
+		p, _ := u.User.Password()
+		return p
 	}
+	_, rest, _ := strings.Cut(rawurl, "://")
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		if _, p, ok := strings.Cut(rest[:at], ":"); ok {
+			return p
+		}
+	}
+	return ""
+}
+
+func (r *redactor) Write(p []byte) (int, error) {
 	s := string(p)
 	for _, secret := range r.secrets {
 		s = strings.ReplaceAll(s, secret, "xxxxx")
 	}
-	if _, err := io.WriteString(r.w, s); err != nil {
+	if _, err := io.WriteString(r.w, escapeControls(s)); err != nil {
 		return 0, err
 	}
 	return len(p), nil
 }
 
-// redactURL returns rawurl with its password replaced, for messages about the URL itself.
-func redactURL(rawurl string) string {
-	u, err := url.Parse(rawurl)
-	if err != nil {
-		return "(malformed URL)"
+// escapeControls writes the control characters of s other than newline and tab (C0,
+// DEL, C1) as \u00XX. Banners, replies and the errors that quote them come from the
+// server, and a hostile one could otherwise send escape sequences that retitle the
+// terminal, move the cursor or overwrite lines (a carriage return). \u00XX also keeps
+// JSON output valid.
+func escapeControls(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
 	}
-	return u.Redacted()
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			fmt.Fprintf(&b, `\u%04x`, r)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
+
+func isControl(r rune) bool { return r != '\n' && r != '\t' && (r < 0x20 || r >= 0x7f && r <= 0x9f) }
 
 func writeJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
