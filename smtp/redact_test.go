@@ -125,3 +125,80 @@ func TestLoopbackNameDials(t *testing.T) {
 		t.Errorf("mechanism %q", c.AuthMechanism())
 	}
 }
+
+// The transcript hides every AUTH exchange whole, whatever the mechanism and whatever the
+// password holds (spaces, colons, non-ASCII): neither the password, nor a word of it, nor
+// any base64 the client sent (the combined PLAIN string with an authorization identity,
+// LOGIN's two answers, CRAM-MD5's digest, a custom mechanism's response) shows.
+func TestTranscriptRedactsEveryMechanism(t *testing.T) {
+	const user, pass = "user@x.test", "correct horse: battery stäple"
+	const challenge = "<1896.697170952@postoffice.example>"
+	cramResp, _ := CRAMMD5Auth(user, pass).Next(context.Background(), 0, []byte(challenge))
+	secrets := []string{pass, "horse", "battery", "stäple", b64(pass), b64(user), string(cramResp), b64(string(cramResp)), cramResp2hex(cramResp),
+		b64("admin\x00" + user + "\x00" + pass), b64("custom-secret-response")}
+	cases := []struct {
+		name string
+		exts string
+		auth []step
+		opts func(*Options)
+	}{
+		{"PLAIN with authzid", "AUTH PLAIN", []step{{Expect: "AUTH PLAIN " + b64("admin\x00"+user+"\x00"+pass), Reply: "235 ok"}},
+			func(o *Options) { o.Auth = PlainAuth("admin", user, pass) }},
+		{"LOGIN", "AUTH LOGIN", []step{
+			{Expect: "AUTH LOGIN", Reply: "334 " + b64("Username:")},
+			{Expect: b64(user), Reply: "334 " + b64("Password:")},
+			{Expect: b64(pass), Reply: "235 ok"},
+		}, func(o *Options) { o.Username, o.Password, o.Mechanism = user, pass, "LOGIN" }},
+		{"CRAM-MD5", "AUTH CRAM-MD5 PLAIN", []step{
+			{Expect: "AUTH CRAM-MD5", Reply: "334 " + b64(challenge)},
+			{Expect: b64(string(cramResp)), Reply: "235 ok"},
+		}, func(o *Options) { o.Username, o.Password = user, pass }},
+		{"refused PLAIN", "AUTH PLAIN", []step{{Expect: "AUTH PLAIN *", Reply: "535 5.7.8 Authentication credentials invalid"}},
+			func(o *Options) { o.Username, o.Password, o.Mechanism = user, pass, "PLAIN" }},
+		{"custom mechanism", "AUTH X-CUSTOM", []step{
+			{Expect: "AUTH X-CUSTOM", Reply: "334 " + b64("go on")},
+			{Expect: b64("custom-secret-response"), Reply: "235 ok"},
+		}, func(o *Options) { o.Auth = customAuth{} }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := smtptest.NewScripted(t, steps(greet(tc.exts), tc.auth))
+			var tr bytes.Buffer
+			o := cleartext()
+			o.Transcript = &tr
+			tc.opts(o)
+			c, err := Dial(testCtx(t), s.Addr(), o)
+			if err == nil {
+				c.Close()
+			}
+			out := tr.String()
+			for _, secret := range secrets {
+				if strings.Contains(out, secret) {
+					t.Errorf("transcript contains %q:\n%s", secret, out)
+				}
+			}
+			if err != nil && strings.Contains(err.Error(), pass) {
+				t.Errorf("error contains the password: %v", err)
+			}
+			if !strings.Contains(out, "C: AUTH ") || !strings.Contains(out, Redacted) {
+				t.Errorf("transcript does not show the redacted exchange:\n%s", out)
+			}
+			s.Wait()
+		})
+	}
+}
+
+func cramResp2hex(resp []byte) string {
+	_, digest, _ := strings.Cut(string(resp), " ")
+	return digest
+}
+
+// customAuth is a caller's own mechanism with one challenge.
+type customAuth struct{}
+
+func (customAuth) Start(context.Context, *ServerInfo) (string, []byte, error) {
+	return "X-CUSTOM", nil, nil
+}
+func (customAuth) Next(context.Context, int, []byte) ([]byte, error) {
+	return []byte("custom-secret-response"), nil
+}
