@@ -127,16 +127,29 @@ func (a loginAuth) Next(_ context.Context, step int, _ []byte) ([]byte, error) {
 }
 
 // CRAMMD5Auth returns the CRAM-MD5 mechanism (RFC 2195). The secret never crosses the wire,
-// so it may run on an unencrypted connection.
-func CRAMMD5Auth(username, secret string) Auth { return cramMD5Auth{username, secret} }
+// so, asked for by name, it runs on an unencrypted connection too. It is never chosen
+// automatically there (see Options.Username): whoever stripped STARTTLS can relay the
+// server's challenge and the client's answer to log in as the user, or crack the answer
+// offline.
+func CRAMMD5Auth(username, secret string) Auth {
+	return cramMD5Auth{username: username, secret: secret}
+}
 
-type cramMD5Auth struct{ username, secret string }
+type cramMD5Auth struct {
+	username, secret string
+	encryptedOnly    bool // chosen automatically: only on an encrypted or loopback connection
+}
 
 func (a cramMD5Auth) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "smtp.CRAMMD5Auth(%q, %s)", a.username, Redacted)
 }
 
-func (a cramMD5Auth) Start(context.Context, *ServerInfo) (string, []byte, error) {
+func (a cramMD5Auth) Start(_ context.Context, s *ServerInfo) (string, []byte, error) {
+	if a.encryptedOnly {
+		if err := checkEncrypted("CRAM-MD5", s); err != nil {
+			return "", nil, err
+		}
+	}
 	return "CRAM-MD5", nil, nil
 }
 
@@ -233,7 +246,7 @@ func authFromOptions(o *Options) (Auth, error) {
 	}
 	switch mech {
 	case "":
-		return autoAuth{cramMD5Auth{o.Username, o.Password}, plainAuth{"", o.Username, o.Password}, loginAuth{o.Username, o.Password}}, nil
+		return autoAuth{cramMD5Auth{o.Username, o.Password, true}, plainAuth{"", o.Username, o.Password}, loginAuth{o.Username, o.Password}}, nil
 	case "PLAIN":
 		return PlainAuth("", o.Username, o.Password), nil
 	case "LOGIN":

@@ -140,7 +140,8 @@ func remote(s *smtptest.Scripted, o *Options) (string, *Options) {
 func TestAuthRefusedInCleartext(t *testing.T) {
 	for _, mech := range []string{"PLAIN", "LOGIN", "XOAUTH2", ""} {
 		t.Run("mechanism "+mech, func(t *testing.T) {
-			s := smtptest.NewScripted(t, steps(greet("AUTH PLAIN LOGIN XOAUTH2")))
+			// CRAM-MD5 is offered too: the automatic choice must not fall back to it.
+			s := smtptest.NewScripted(t, steps(greet("AUTH PLAIN LOGIN XOAUTH2 CRAM-MD5")))
 			o := cleartext()
 			o.Username, o.Password, o.Mechanism = "u", "secret", mech
 			if mech == "XOAUTH2" {
@@ -159,13 +160,13 @@ func TestAuthRefusedInCleartext(t *testing.T) {
 			}
 		})
 	}
-	t.Run("CRAM-MD5 is fine in cleartext", func(t *testing.T) {
+	t.Run("CRAM-MD5 in cleartext when asked for by name", func(t *testing.T) {
 		s := smtptest.NewScripted(t, steps(greet("AUTH PLAIN CRAM-MD5"), []step{
 			{Expect: "AUTH CRAM-MD5", Reply: "334 " + b64("<1.2@x>")},
 			{Expect: "*", Reply: "235 ok"},
 		}))
 		o := cleartext()
-		o.Username, o.Password = "u", "secret"
+		o.Username, o.Password, o.Mechanism = "u", "secret", "CRAM-MD5"
 		addr, o := remote(s, o)
 		c, err := Dial(testCtx(t), addr, o)
 		if err != nil {

@@ -140,6 +140,9 @@ type Options struct {
 
 	// Username and Password authenticate with the strongest mechanism both sides support
 	// (CRAM-MD5, PLAIN, LOGIN), or with Mechanism when it is set. Empty means no AUTH.
+	// On an unencrypted connection to a host that is not loopback none is chosen: set
+	// Mechanism to CRAM-MD5 to allow that one there (its answer can be relayed by whoever
+	// stripped STARTTLS, but the password does not cross).
 	Username, Password string
 	// Mechanism forces one SASL mechanism: "PLAIN", "LOGIN", "CRAM-MD5" or "XOAUTH2".
 	Mechanism string
