@@ -105,3 +105,15 @@ func ExampleNeeds8BitMIME() {
 	fmt.Println(mime.Needs8BitMIME(m, nil), mime.Needs8BitMIME(m, opts))
 	// Output: false true
 }
+
+func ExampleValidate() {
+	m := exampleMessage()
+	m.Headers = []transport.Field{{Name: "X-Campaign", Value: "spring\r\nBcc: everyone@example.com"}}
+	// Check before starting to send, rather than fail halfway through a transaction.
+	err := mime.Validate(m, nil)
+	fmt.Println(transport.CodeOf(err))
+	fmt.Println(err)
+	// Output:
+	// InvalidArgument
+	// InvalidArgument: mime: Headers[0] (X-Campaign) contains CR or LF: header values are one line, long ones are folded for you
+}

@@ -101,6 +101,17 @@ func Write(w io.Writer, m *transport.Message, opts *Options) error {
 	return err
 }
 
+// Validate runs the checks Write makes before it writes a byte, and returns the error
+// Write would return for them (an InvalidArgument *transport.Error), without rendering
+// anything: a sender can refuse a message before it starts a transaction it cannot
+// finish. Size makes the same checks. Opening or reading an attachment can still fail
+// later, in Write.
+func Validate(m *transport.Message, opts *Options) error {
+	s := getState()
+	defer putState(s)
+	return s.build(m, opts)
+}
+
 // Size returns the exact number of bytes Write would write for m with the same options,
 // for SMTP's SIZE extension and BDAT. It encodes no body: base64 lengths are computed,
 // text is only scanned. An attachment whose length is unknown (an Open func with Size 0)
