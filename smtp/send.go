@@ -132,6 +132,11 @@ func (c *Client) plan(m *transport.Message) (plan, error) {
 			return p, bodyError(err)
 		}
 		mo.Size = n
+	} else if err := mime.Validate(m, &p.mopts); err != nil {
+		// Size checks as it counts; without it, check now: once the transaction's flight
+		// is out, a message the renderer refuses can only be abandoned by closing the
+		// connection.
+		return p, bodyError(err)
 	}
 	if d := env.DSN; d != nil && c.ext.dsn {
 		mo.Return, mo.EnvID = d.Return, d.EnvID
