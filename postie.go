@@ -9,12 +9,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strings"
 
 	"github.com/google/wire"
 	"golang.org/x/time/rate"
 
+	"github.com/postiemail/postie/internal/redact"
 	"github.com/postiemail/postie/mailer"
 	"github.com/postiemail/postie/middleware"
 	"github.com/postiemail/postie/transport"
@@ -58,8 +58,8 @@ type Config struct {
 	DKIM *middleware.DKIMOptions
 }
 
-// printedConfig is Config with the URL redacted (mailer.RedactURL): what String,
-// GoString, LogValue and MarshalJSON show. An smtp:// URL may carry a password.
+// printedConfig is Config as it prints, logs and marshals: the URL redacted
+// (mailer.RedactURL), since an smtp:// URL may carry a password.
 type printedConfig Config
 
 func (c Config) printed() printedConfig {
@@ -67,20 +67,10 @@ func (c Config) printed() printedConfig {
 	return printedConfig(c)
 }
 
-// String shows the config with the URL's password and query values redacted; %v and %+v
-// print it.
-func (c Config) String() string { return fmt.Sprintf("%+v", c.printed()) }
+// Format prints the config with the URL's password and query values redacted, for every
+// verb (and slog's text handler); MarshalJSON encodes it so (and slog's JSON handler).
+func (c Config) Format(f fmt.State, verb rune) { redact.Format(f, verb, "postie.Config", c.printed()) }
 
-// GoString is String for %#v.
-func (c Config) GoString() string {
-	s := fmt.Sprintf("%#v", c.printed())
-	return "postie.Config" + s[strings.IndexByte(s, '{'):]
-}
-
-// LogValue shows the config to log/slog with the URL redacted.
-func (c Config) LogValue() slog.Value { return slog.AnyValue(c.printed()) }
-
-// MarshalJSON encodes the config with the URL redacted.
 func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.printed()) }
 
 // RateLimitConfig configures the transport-wide token bucket.

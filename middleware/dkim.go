@@ -8,13 +8,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
 
+	"github.com/postiemail/postie/internal/redact"
 	"github.com/postiemail/postie/smtp/mime"
 	"github.com/postiemail/postie/transport"
 )
@@ -46,8 +46,7 @@ type DKIMOptions struct {
 	MIME *mime.Options
 }
 
-// printedDKIMOptions is what String, GoString, LogValue and MarshalJSON show of
-// DKIMOptions: the Signer by its type only. An ed25519.PrivateKey is a byte slice and an
+// printedDKIMOptions is DKIMOptions as it prints, logs and marshals: the Signer by its type only. An ed25519.PrivateKey is a byte slice and an
 // *rsa.PrivateKey a struct of big integers, so printing or encoding the options as they
 // are would show the private key.
 type printedDKIMOptions struct {
@@ -63,24 +62,17 @@ func (o DKIMOptions) printed() printedDKIMOptions {
 	p := printedDKIMOptions{Domain: o.Domain, Selector: o.Selector, Identifier: o.Identifier,
 		HeaderKeys: o.HeaderKeys, Expiration: o.Expiration, MIME: o.MIME}
 	if o.Signer != nil {
-		p.Signer = fmt.Sprintf("[redacted %T]", o.Signer)
+		p.Signer = fmt.Sprintf("%s %T", redact.Redacted, o.Signer)
 	}
 	return p
 }
 
-// String shows the options with the private key redacted; %v and %+v print it.
-func (o DKIMOptions) String() string { return fmt.Sprintf("%+v", o.printed()) }
-
-// GoString is String for %#v.
-func (o DKIMOptions) GoString() string {
-	s := fmt.Sprintf("%#v", o.printed())
-	return "middleware.DKIMOptions" + s[strings.IndexByte(s, '{'):]
+// Format prints the options with the private key redacted, for every verb (and slog's
+// text handler); MarshalJSON encodes them so (and slog's JSON handler).
+func (o DKIMOptions) Format(f fmt.State, verb rune) {
+	redact.Format(f, verb, "middleware.DKIMOptions", o.printed())
 }
 
-// LogValue shows the options to log/slog with the private key redacted.
-func (o DKIMOptions) LogValue() slog.Value { return slog.AnyValue(o.printed()) }
-
-// MarshalJSON encodes the options with the private key redacted.
 func (o DKIMOptions) MarshalJSON() ([]byte, error) { return json.Marshal(o.printed()) }
 
 var defaultDKIMHeaders = []string{"From", "Reply-To", "Subject", "Date", "To", "Cc", "Message-ID",

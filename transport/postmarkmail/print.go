@@ -3,29 +3,22 @@ package postmarkmail
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
 
-	"github.com/postiemail/postie/transport/internal/httpmail"
+	"github.com/postiemail/postie/internal/redact"
 )
 
-// printedOptions is Options with the server token masked: what String, GoString, LogValue and
-// MarshalJSON show. It has no methods, so formatting it prints its fields.
+// printedOptions is Options as it prints, logs and marshals: the server token masked.
 type printedOptions Options
 
 func (o Options) printed() printedOptions {
-	o.ServerToken = httpmail.Mask(o.ServerToken)
+	o.ServerToken = redact.Mask(o.ServerToken)
 	return printedOptions(o)
 }
 
-// String shows the options with the server token redacted; %v and %+v print it.
-func (o Options) String() string { return fmt.Sprintf("%+v", o.printed()) }
+// Format prints the options with the server token redacted, for every verb (and slog's text
+// handler); MarshalJSON encodes them so (and slog's JSON handler).
+func (o Options) Format(f fmt.State, verb rune) {
+	redact.Format(f, verb, "postmarkmail.Options", o.printed())
+}
 
-// GoString is String for %#v.
-func (o Options) GoString() string { return httpmail.GoString("postmarkmail.Options", o.printed()) }
-
-// LogValue shows the options to log/slog with the server token redacted.
-func (o Options) LogValue() slog.Value { return slog.AnyValue(o.printed()) }
-
-// MarshalJSON encodes the options with the server token redacted: JSON output ends up in logs
-// and dumps, and the server token belongs in the environment or a secret store.
 func (o Options) MarshalJSON() ([]byte, error) { return json.Marshal(o.printed()) }

@@ -3,14 +3,13 @@ package sesmail
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
 
-	"github.com/postiemail/postie/transport/internal/httpmail"
+	"github.com/postiemail/postie/internal/redact"
 )
 
-// printedOptions is what String, GoString, LogValue and MarshalJSON show of Options: the
-// credentials provider and the HTTP client by their types only, since a static provider
-// holds the secret access key and the session token as plain fields.
+// printedOptions is Options as it prints, logs and marshals: the credentials provider
+// and the HTTP client by their types only, since a static provider holds the secret
+// access key and the session token as plain fields.
 type printedOptions struct {
 	ConfigurationSetName string
 	Region               string
@@ -25,19 +24,15 @@ func (o Options) printed() printedOptions {
 		p.HTTPClient = fmt.Sprintf("%T", o.HTTPClient)
 	}
 	if o.Credentials != nil {
-		p.Credentials = fmt.Sprintf("%s %T", httpmail.Redacted, o.Credentials)
+		p.Credentials = fmt.Sprintf("%s %T", redact.Redacted, o.Credentials)
 	}
 	return p
 }
 
-// String shows the options with the credentials redacted; %v and %+v print it.
-func (o Options) String() string { return fmt.Sprintf("%+v", o.printed()) }
+// Format prints the options with the credentials redacted, for every verb (and slog's
+// text handler); MarshalJSON encodes them so (and slog's JSON handler).
+func (o Options) Format(f fmt.State, verb rune) {
+	redact.Format(f, verb, "sesmail.Options", o.printed())
+}
 
-// GoString is String for %#v.
-func (o Options) GoString() string { return httpmail.GoString("sesmail.Options", o.printed()) }
-
-// LogValue shows the options to log/slog with the credentials redacted.
-func (o Options) LogValue() slog.Value { return slog.AnyValue(o.printed()) }
-
-// MarshalJSON encodes the options with the credentials redacted.
 func (o Options) MarshalJSON() ([]byte, error) { return json.Marshal(o.printed()) }
