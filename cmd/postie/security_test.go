@@ -65,3 +65,15 @@ func TestRedactorMalformedURL(t *testing.T) {
 		t.Errorf("got %q", b.String())
 	}
 }
+
+// The flag package prints every flag's default with -h and after a usage error; the
+// password in $POSTIE_URL must not be one of them.
+func TestUsageDoesNotShowPostieURL(t *testing.T) {
+	t.Setenv("POSTIE_URL", serverURL(srv, cliPass))
+	for _, args := range [][]string{{"send", "-h"}, {"send", "--no-such-flag"}, {"probe", "-h"}, {"probe", "--no-such-flag"}} {
+		r := cli(t, args...) // cli fails the test on any form of the password in the output
+		if r.code != exitOK && r.code != exitUsage {
+			t.Errorf("%v: exit %d", args, r.code)
+		}
+	}
+}

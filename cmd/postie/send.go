@@ -42,7 +42,9 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var f sendFlags
 	fs := flag.NewFlagSet("postie send", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.url, "url", os.Getenv("POSTIE_URL"), "transport URL, such as smtp://user:pass@host:587 (default $POSTIE_URL)")
+	// No flag default from $POSTIE_URL: -h and every usage error print the defaults, and
+	// the URL holds the password. It is read after parsing instead.
+	fs.StringVar(&f.url, "url", "", "transport URL, such as smtp://user:pass@host:587 (default $POSTIE_URL)")
 	fs.StringVar(&f.from, "from", "", `sender, "addr" or "Name <addr>"`)
 	fs.Var(&f.to, "to", "recipients, comma-separated; repeatable")
 	fs.Var(&f.cc, "cc", "Cc recipients, comma-separated; repeatable")
@@ -60,6 +62,9 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 		return exitUsage
+	}
+	if f.url == "" {
+		f.url = os.Getenv("POSTIE_URL")
 	}
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
