@@ -50,12 +50,10 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 
 	res, err := smtp.ProbeURL(ctx, rawurl)
-	if res == nil {
-		if transport.CodeOf(err) == transport.InvalidArgument {
-			fmt.Fprintf(errw, "postie probe: %v\n", err)
-			return exitUsage
-		}
-		res = &smtp.ProbeResult{}
+	if transport.CodeOf(err) == transport.InvalidArgument && res.Banner == "" {
+		// The URL or its options are wrong (nothing was reached): a usage error, as for send.
+		fmt.Fprintf(errw, "postie probe: %v\n", err)
+		return exitUsage
 	}
 	if err != nil && res.Error == "" {
 		res.Error = err.Error()

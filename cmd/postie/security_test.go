@@ -77,3 +77,17 @@ func TestUsageDoesNotShowPostieURL(t *testing.T) {
 		}
 	}
 }
+
+// A URL the engine cannot use is a usage error (exit 2, as for send), reported without an
+// empty probe report.
+func TestProbeBadURLIsUsageError(t *testing.T) {
+	for _, u := range []string{"smtp://h?tls=bogus", "smtp://u:pa5s/word@h", "smtp://mail.example.com:25?tls=none", "http://h"} {
+		r := cli(t, "probe", u)
+		if r.code != exitUsage || strings.Contains(r.stdout, "timings") || !strings.Contains(r.stderr, "postie probe:") {
+			t.Errorf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", u, r.code, r.stdout, r.stderr)
+		}
+		if strings.Contains(r.stdout+r.stderr, "pa5s") {
+			t.Errorf("%s: the password shows:\n%s%s", u, r.stdout, r.stderr)
+		}
+	}
+}
