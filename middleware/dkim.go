@@ -128,6 +128,14 @@ func dkimSignOptions(opts *DKIMOptions) (*dkim.SignOptions, error) {
 	if opts.Domain == "" || opts.Selector == "" {
 		return nil, bad("Domain and Selector are required: the key is published at <Selector>._domainkey.<Domain>")
 	}
+	// The values go into the DKIM-Signature field as d=, s=, i= and h= tags: a ";" would
+	// add a tag of its own (an l= body length, say) and a ":" a signed header name.
+	if !dkimToken(opts.Domain, "") || !dkimToken(opts.Selector, "") {
+		return nil, bad("Domain %q or Selector %q is not a domain name: use letters, digits, '-', '_' and '.'", opts.Domain, opts.Selector)
+	}
+	if opts.Identifier != "" && !dkimToken(opts.Identifier, "@+!#$%&'*/=?^`{|}~") {
+		return nil, bad("Identifier %q is not an identity such as \"@mail.example.com\"", opts.Identifier)
+	}
 	if opts.Signer == nil {
 		return nil, bad("Signer is required: an *rsa.PrivateKey or an ed25519.PrivateKey")
 	}
@@ -144,6 +152,11 @@ func dkimSignOptions(opts *DKIMOptions) (*dkim.SignOptions, error) {
 	if keys == nil {
 		keys = defaultDKIMHeaders
 	}
+	for _, k := range keys {
+		if !dkimToken(k, "") {
+			return nil, bad("HeaderKeys holds %q, which is not a header name such as List-Unsubscribe", k)
+		}
+	}
 	if !slices.ContainsFunc(keys, func(k string) bool { return strings.EqualFold(k, "From") }) {
 		return nil, bad("HeaderKeys must contain From (RFC 6376 section 5.4)")
 	}
@@ -157,6 +170,15 @@ func dkimSignOptions(opts *DKIMOptions) (*dkim.SignOptions, error) {
 		BodyCanonicalization:   dkim.CanonicalizationRelaxed,
 		HeaderKeys:             slices.Clone(keys),
 	}, nil
+}
+
+// dkimToken reports whether s is non-empty and holds only letters, digits, "-", "_", "."
+// and the characters of extra: what a domain, a selector or a header name needs, and
+// nothing that could end a tag (";"), separate header names (":") or a line.
+func dkimToken(s, extra string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || strings.ContainsRune(extra, r))
+	})
 }
 
 // dkimSign renders m into a DKIM signer and returns the DKIM-Signature field's value,

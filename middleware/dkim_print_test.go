@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -14,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/postiemail/postie/middleware"
+	"github.com/postiemail/postie/transport"
+	"github.com/postiemail/postie/transport/memmail"
 )
 
 // Printing, logging or encoding DKIMOptions must never show the private key: an
@@ -50,5 +53,31 @@ func TestDKIMOptionsPrintNoKey(t *testing.T) {
 				t.Errorf("%s: printed as %q", name, s)
 			}
 		}
+	}
+}
+
+// Domain, Selector, Identifier and HeaderKeys become tags of the DKIM-Signature field: a
+// ";" in one would add a tag of its own (an l= body length lets anyone append to the
+// signed body), a ":" a signed header name. Such options fail every send instead.
+func TestDKIMRefusesTagInjection(t *testing.T) {
+	for name, edit := range map[string]func(o *middleware.DKIMOptions){
+		"domain":     func(o *middleware.DKIMOptions) { o.Domain = "example.com; l=0" },
+		"selector":   func(o *middleware.DKIMOptions) { o.Selector = "sel; t=y" },
+		"identifier": func(o *middleware.DKIMOptions) { o.Identifier = "@example.com; l=0" },
+		"header key": func(o *middleware.DKIMOptions) { o.HeaderKeys = []string{"From", "Subject:Bcc"} },
+		"line break": func(o *middleware.DKIMOptions) { o.Domain = "example.com\r\nBcc: x@example.net" },
+	} {
+		o := dkimOpts(edKey())
+		edit(o)
+		mem := memmail.New(nil)
+		_, err := middleware.DKIM(o)(mem).Send(context.Background(), richMessage())
+		if transport.CodeOf(err) != transport.FailedPrecondition {
+			t.Errorf("%s: got %v, want FailedPrecondition", name, err)
+		}
+	}
+	o := dkimOpts(edKey())
+	o.Identifier = "news+tag@example.com"
+	if _, err := middleware.DKIM(o)(memmail.New(nil)).Send(context.Background(), richMessage()); err != nil {
+		t.Errorf("a valid identifier: %v", err)
 	}
 }
