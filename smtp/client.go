@@ -63,6 +63,7 @@ type Client struct {
 	t             txn
 	dot           dotWriter
 	cw            chunkWriter
+	bs            bdatStream
 	chunk         []byte // BDAT buffer, grown up to ChunkSize as bodies need, kept for reuse
 	emitFn        func(p []byte, last bool) error
 	flight        bool // the first BDAT chunk completes a pipelined flight

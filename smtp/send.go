@@ -18,6 +18,7 @@ var errAbort = errors.New("smtp: transaction aborted")
 // plan is what one message needs from this session, worked out once per Send.
 type plan struct {
 	mail  []byte // the MAIL FROM command line, in the Client's line buffer
+	size  int64  // the body's exact size when SIZE made us compute it, else 0
 	mopts mime.Options
 	rcpt  *RcptOptions // DSN parameters for every RCPT, or nil
 	pipe  bool
@@ -131,7 +132,7 @@ func (c *Client) plan(m *transport.Message) (plan, error) {
 		if err != nil {
 			return p, bodyError(err)
 		}
-		mo.Size = n
+		mo.Size, p.size = n, n
 	} else if err := mime.Validate(m, &p.mopts); err != nil {
 		// Size checks as it counts; without it, check now: once the transaction's flight
 		// is out, a message the renderer refuses can only be abandoned by closing the
@@ -224,8 +225,9 @@ func (c *Client) transaction(ctx context.Context, m *transport.Message, p *plan,
 		return c.body(ctx, m, p, false)
 	}
 	if p.bdat {
-		// MAIL, RCPT and the first chunk (for a small message the whole of it) go out in
-		// one flight; the replies are read once it is written.
+		// MAIL, RCPT and the first chunk (for a message of known size up to
+		// maxFlightChunk, the whole of it and BDAT 0 LAST) go out in one flight; the
+		// replies are read once it is written.
 		endEnv(nil)
 		return c.body(ctx, m, p, true)
 	}
@@ -421,6 +423,9 @@ func (c *Client) body(ctx context.Context, m *transport.Message, p *plan, flight
 		}
 		return c.dataBody(ctx, m, p)
 	}
+	if p.size > 0 {
+		return c.streamBody(ctx, m, p, flight)
+	}
 	end := transport.StartPhase(ctx, transport.PhaseBody)
 	c.prepareChunks(flight)
 	err := mime.Write(&c.cw, m, &p.mopts)
@@ -435,6 +440,13 @@ func (c *Client) body(ctx context.Context, m *transport.Message, p *plan, flight
 		// The flight's replies refused the transaction; the refusals are in t.
 		end(nil)
 		return t, nil, t.mailErr
+	}
+	if err != nil && c.broken == nil && c.outOfStep(0) {
+		// The renderer failed with the flight's commands unsent in the buffer (or partly
+		// sent, with many recipients), or with chunk replies unread: only a new
+		// connection is sure to be in step.
+		c.fail(err)
+		c.conn.Close()
 	}
 	if err != nil {
 		if c.cw.n == 0 && !flight && c.broken == nil && !isTransportErr(err) {
@@ -454,6 +466,51 @@ func (c *Client) body(ctx context.Context, m *transport.Message, p *plan, flight
 	c.needReset = false
 	end(nil)
 	return t, c.lastReply, nil
+}
+
+// streamBody sends the body of known size p.size over BDAT without buffering it (see
+// bdatStream); flight as for body.
+func (c *Client) streamBody(ctx context.Context, m *transport.Message, p *plan, flight bool) (*txn, *transport.Reply, error) {
+	t := &c.t
+	end := transport.StartPhase(ctx, transport.PhaseBody)
+	s := &c.bs
+	s.reset(c, p.size, flight)
+	c.flight = flight
+	c.pendingChunks = 0
+	c.lastReply = nil
+	err := mime.Write(s, m, &p.mopts)
+	if err == nil {
+		err = s.close()
+	}
+	if s.err != nil {
+		err = s.err // ours, however the renderer wrapped it
+	}
+	switch {
+	case err == nil:
+		c.needReset = false
+		end(nil)
+		return t, c.lastReply, nil
+	case errors.Is(err, errAbort):
+		// The flight's replies refused the transaction; the refusals are in t.
+		end(nil)
+		return t, nil, t.mailErr
+	}
+	if c.broken == nil && c.outOfStep(s.pending) {
+		// A chunk the server waits for the rest of, a flight that may sit unsent, replies
+		// unread: closing the connection ends the transaction, without LAST no message.
+		c.fail(err)
+		c.conn.Close()
+	}
+	switch {
+	case c.committed && !isReplyErr(err):
+		err = maybeDelivered(c.ctx, err)
+	case !isTransportErr(err):
+		err = bodyError(err)
+	}
+	// A refused chunk leaves the session in step, the transaction open: RSET next time.
+	c.needReset = c.broken == nil
+	end(err)
+	return t, c.lastReply, err
 }
 
 func isTransportErr(err error) bool {

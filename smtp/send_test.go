@@ -248,16 +248,19 @@ func TestSendSplitsOnTooManyRecipients(t *testing.T) {
 		m := testMessage("r1@x.test", "r2@x.test")
 		n := size(t, m)
 		mail := "MAIL FROM:<a@example.com> SIZE=" + strconv.FormatInt(n, 10)
-		bdat := fmt.Sprintf("BDAT %d LAST", n)
+		// With SIZE the body goes in a chunk of known size, then BDAT 0 LAST.
+		bdat := fmt.Sprintf("BDAT %d", n)
 		s := smtptest.NewScripted(t, steps(greet("PIPELINING", "CHUNKING", "SIZE 100000"), []step{
 			{Expect: mail, Reply: "250 ok", Defer: true},
 			{Expect: "RCPT TO:<r1@x.test>", Reply: "250 ok", Defer: true},
 			{Expect: "RCPT TO:<r2@x.test>", Reply: "452 4.5.3 Too many recipients", Defer: true},
-			{Expect: bdat, Body: true, Reply: "250 ok"},
+			{Expect: bdat, Body: true, Reply: "250 ok", Defer: true},
+			{Expect: "BDAT 0 LAST", Body: true, Reply: "250 ok"},
 			// The same MAIL line again: the BDAT header did not overwrite it.
 			{Expect: mail, Reply: "250 ok", Defer: true},
 			{Expect: "RCPT TO:<r2@x.test>", Reply: "250 ok", Defer: true},
-			{Expect: bdat, Body: true, Reply: "250 ok"},
+			{Expect: bdat, Body: true, Reply: "250 ok", Defer: true},
+			{Expect: "BDAT 0 LAST", Body: true, Reply: "250 ok"},
 		}))
 		if rec, err := dialT(t, s.Addr(), cleartext()).Send(testCtx(t), m); err != nil || len(rec.Accepted) != 2 {
 			t.Fatalf("%+v, %v", rec, err)
