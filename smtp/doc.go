@@ -5,9 +5,9 @@
 //
 //   - One flight per message. With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go out
 //     in one write; with CHUNKING (RFC 3030) and SIZE a message up to 4 MiB goes out
-//     whole, BDAT 0 LAST included, in that same flight. Bodies stream from the renderer
-//     to the connection in writes of up to 1 MiB, with no chunk buffer; for DATA the renderer
-//     dot-stuffs as it writes, so no byte is scanned twice.
+//     whole, BDAT 0 LAST included, in that same flight. Bodies stream from the
+//     renderer to the connection in writes of up to 1 MiB, with no chunk buffer; for
+//     DATA the renderer dot-stuffs as it writes, so no byte is scanned twice.
 //   - Safe by default. STARTTLS is required unless the TLS policy says otherwise,
 //     certificates are verified, and PLAIN, LOGIN and XOAUTH2 never run over cleartext
 //     except to loopback. EHLO falls back to HELO only on 500 or 502.
