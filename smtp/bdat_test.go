@@ -293,7 +293,9 @@ func TestBdatStreamLastOnlyWhenComplete(t *testing.T) {
 func TestRenderFailureAfterPipelinedChunks(t *testing.T) {
 	bad := testMessage("b@x.test")
 	bad.Attachments = []transport.Attachment{{Filename: "a.bin", Open: func() (io.ReadCloser, error) {
-		return io.NopCloser(&failingReader{n: 1_800_000}), nil // about 2.4 MB of base64
+		// About 3.4 MiB of base64: whatever the renderer still holds in its buffer (up to
+		// 1 MiB), more than two chunks have reached the writer when the read fails.
+		return io.NopCloser(&failingReader{n: 2_600_000}), nil
 	}}}
 	good := testMessage("c@x.test")
 	s := smtptest.NewScripted(t,
@@ -302,6 +304,7 @@ func TestRenderFailureAfterPipelinedChunks(t *testing.T) {
 			{Expect: "RCPT TO:<b@x.test>", Reply: "250 ok", Defer: true},
 			{Expect: fmt.Sprintf("BDAT %d", ChunkSize), Body: true, Reply: "250 chunk ok"},
 			{Expect: fmt.Sprintf("BDAT %d", ChunkSize), Body: true, Reply: "250 chunk ok", Defer: true},
+			{Hang: true}, // a third chunk, if one came, and then the client's close
 		}),
 		steps(greet("PIPELINING", "CHUNKING"), []step{
 			{Expect: "MAIL FROM:<a@example.com>", Reply: "250 ok", Defer: true},
