@@ -70,6 +70,8 @@ type Client struct {
 	pendingChunks int  // pipelined BDAT chunks whose replies are unread
 	lastReply     *transport.Reply
 	committed     bool // the end of the body may have been sent
+	sendReplies   int  // replies read during the current Send
+	firstCode     int  // the code of its first reply
 }
 
 // Dial connects to addr ("host:port"), reads the greeting, says EHLO, sets up TLS as
@@ -361,6 +363,10 @@ func (c *Client) read(phase string, d time.Duration) error {
 		c.fail(err)
 		return ioError(c.ctx, phase, err)
 	}
+	if c.sendReplies == 0 {
+		c.firstCode = c.rr.code
+	}
+	c.sendReplies++
 	if c.rr.code == 421 {
 		c.fail(errors.New("server closing: " + c.rr.reply().String()))
 	}

@@ -19,11 +19,12 @@ const (
 // checked (250 to MAIL and RCPT) cost no allocation; reply() builds a transport.Reply when
 // one is kept.
 type replyReader struct {
-	r    *bufio.Reader
-	code int
-	enh  transport.Enhanced
-	text []byte // the text of every line, concatenated
-	ends []int  // end offset in text of each line
+	r     *bufio.Reader
+	heard bool // a byte of a reply was read since the flag was last cleared
+	code  int
+	enh   transport.Enhanced
+	text  []byte // the text of every line, concatenated
+	ends  []int  // end offset in text of each line
 }
 
 // read reads one complete reply. An I/O error is returned as is; a malformed reply is an
@@ -36,6 +37,9 @@ func (rr *replyReader) read(log func(line []byte)) error {
 	rr.ends = rr.ends[:0]
 	for n := 0; ; n++ {
 		line, err := rr.r.ReadSlice('\n')
+		if len(line) > 0 {
+			rr.heard = true
+		}
 		if err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
 				return protocolf("reply line longer than %d bytes", MaxReplyLineLen)

@@ -61,6 +61,7 @@ func (c *Client) Send(ctx context.Context, m *transport.Message) (*transport.Rec
 }
 
 func (c *Client) send(ctx context.Context, m *transport.Message) (*transport.Receipt, error) {
+	c.sendReplies, c.firstCode, c.rr.heard, c.committed = 0, 0, false, false
 	if err := c.tlsOK(); err != nil {
 		return nil, err
 	}
@@ -252,6 +253,22 @@ func (c *Client) transaction(ctx context.Context, m *transport.Message, p *plan,
 		return t, nil, t.dataErr
 	}
 	return c.dataBody(ctx, m, p)
+}
+
+// stale reports whether the Send that just failed failed the way one fails on a
+// connection the server closed before it read a command of ours (an idle limit, a
+// restart), so that the message cannot have been delivered: the connection died (EOF,
+// reset, broken pipe) before a byte of any reply came and before anything that could
+// complete a message was written; or the Send's very first reply was a 421, the server
+// closing instead of opening the transaction.
+func (c *Client) stale() bool {
+	if c.broken == nil {
+		return false
+	}
+	if c.sendReplies == 1 && c.firstCode == 421 {
+		return true
+	}
+	return c.sendReplies == 0 && !c.rr.heard && !c.committed && connGone(c.broken)
 }
 
 func firstErr(errs ...error) error {

@@ -18,7 +18,14 @@ import (
 // A connection is reused for up to MaxMessagesPerConn messages, closed after IdleTimeout
 // without use, checked with NOOP when it sat idle longer than HealthCheckAfter, reset
 // with RSET only after a failed transaction, and dropped after a 421 or an I/O error.
-// Transport never retries a message; that is the job of middleware.
+// Before a connection leaves the pool, a look at its socket (no round trip) finds one
+// the server has closed meanwhile, which is then never written to.
+//
+// Transport does not retry messages; that is the job of middleware. The one exception
+// is a Send whose pooled connection turns out to have been closed by the server before
+// it read our commands, with nothing sent that could complete the message (see
+// Client.stale): it cannot have been delivered, and goes out once more on another
+// connection, as net/http resends a request that met a closed keep-alive connection.
 type Transport struct {
 	cfg  *config
 	addr string
@@ -37,6 +44,7 @@ type Transport struct {
 // pconn is a pooled connection.
 type pconn struct {
 	c         *Client
+	reused    bool // it carried a Send before this one
 	idleSince time.Time
 	timer     *time.Timer // closes the connection after IdleTimeout idle
 }
@@ -87,16 +95,32 @@ func (t *Transport) Send(ctx context.Context, m *transport.Message) (*transport.
 		return nil, err
 	}
 	transport.ObserveServer(ctx, t.cfg.host, t.port)
+	rec, stale, err := t.sendOnce(ctx, m)
+	if stale && ctx.Err() == nil {
+		// The server had closed the pooled connection before it read our commands, and
+		// the message cannot have been delivered (see Client.stale): send it once more,
+		// as net/http does with a request that met a closed keep-alive connection. This
+		// is no retry policy; a refusal or a failure mid-transaction is never repeated.
+		rec, _, err = t.sendOnce(ctx, m)
+	}
+	return rec, err
+}
+
+// sendOnce sends m over a pooled connection; stale says it failed on a reused
+// connection that the server had already closed.
+func (t *Transport) sendOnce(ctx context.Context, m *transport.Message) (*transport.Receipt, bool, error) {
 	pc, err := t.get(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	c := pc.c
 	c.begin(ctx)
 	rec, err := c.send(ctx, m)
 	c.end()
+	stale := err != nil && pc.reused && c.stale()
+	pc.reused = true
 	t.put(pc)
-	return rec, err
+	return rec, stale, err
 }
 
 // Close closes the idle connections and makes later Sends fail; connections in use are
@@ -203,10 +227,34 @@ func (t *Transport) get(ctx context.Context) (*pconn, error) {
 	}
 }
 
+// peekResult is what a look at an idle connection's socket found.
+type peekResult int
+
+const (
+	peekUnknown peekResult = iota // the platform cannot tell
+	peekQuiet                     // nothing to read: as alive as a socket can say
+	peekData                      // bytes no command asked for, such as a 421 before a close
+	peekClosed                    // the server closed or reset the connection
+)
+
 // check health-checks a connection taken from the pool. It returns nil (and releases the
 // slot) when the connection is dead, so the caller tries again.
+//
+// A look at the socket, which costs one system call and no round trip, finds a
+// connection the server has closed (a restart, an idle limit shorter than ours) before
+// a command is written to it. Bytes waiting there, or an idle time over
+// HealthCheckAfter, call for a NOOP, which reads whatever the server said.
 func (t *Transport) check(ctx context.Context, pc *pconn) (*pconn, error) {
-	if time.Since(pc.idleSince) <= t.cfg.HealthCheckAfter {
+	state := peekData
+	if pc.c.br.Buffered() == 0 {
+		state = peek(pc.c.conn)
+	}
+	switch {
+	case state == peekClosed:
+		pc.c.Close()
+		t.release()
+		return nil, nil
+	case state != peekData && time.Since(pc.idleSince) <= t.cfg.HealthCheckAfter:
 		return pc, nil
 	}
 	err := pc.c.Noop(ctx)
