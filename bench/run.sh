@@ -9,6 +9,12 @@ export GOFLAGS=-mod=mod
 cd "$(dirname "$0")"
 start=$(date +%s)
 
+# The Postie revision the binaries are built from.
+rev=$(git -C .. rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C .. status --porcelain -- 'smtp/*.go' 'mailer/*.go' 'transport/*.go' ':!*_test.go' 2>/dev/null)" ]; then
+	rev="$rev, with uncommitted changes in smtp/, mailer/ or transport/"
+fi
+
 mkdir -p bin results
 go build -o bin/sink ./cmd/sink
 go build -o bin/load ./cmd/load
@@ -25,10 +31,6 @@ echo "== throughput through the sink"
 bin/load -sink bin/sink -out results/load.json "$@"
 
 elapsed=$(( $(date +%s) - start ))
-rev=$(git -C .. rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C .. status --porcelain -- 'smtp/*.go' 'mailer/*.go' 'transport/*.go' ':!*_test.go' 2>/dev/null)" ]; then
-	rev="$rev, with uncommitted changes in smtp/, mailer/ or transport/"
-fi
 bin/report -load results/load.json -heap results/heap.json -mime results/mime.txt \
 	-total "$((elapsed / 60)) min $((elapsed % 60)) s" -rev "$rev" -out RESULTS.md
 echo "== wrote RESULTS.md in ${elapsed}s"
