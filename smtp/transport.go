@@ -23,9 +23,10 @@ import (
 //
 // Transport does not retry messages; that is the job of middleware. The one exception
 // is a Send whose pooled connection turns out to have been closed by the server before
-// it read our commands, with nothing sent that could complete the message (see
-// Client.stale): it cannot have been delivered, and goes out once more on another
-// connection, as net/http resends a request that met a closed keep-alive connection.
+// it read our commands: the connection died before any reply came and before anything
+// that could complete the message was sent, or the first reply was a 421. Such a message
+// cannot have been delivered, and goes out once more on another connection, as net/http
+// resends a request that met a closed keep-alive connection.
 type Transport struct {
 	cfg  *config
 	addr string

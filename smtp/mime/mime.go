@@ -11,7 +11,8 @@
 // renders of one message are byte-identical (DKIM's two passes and golden tests rely on
 // it). Every line ends in CRLF and none is longer than 998 characters. Attachments stream
 // from their Open func through a bulk base64 encoder, so memory stays constant whatever
-// their size. Dot-stuffing is left to the SMTP layer.
+// their size. Dot-stuffing is left to the SMTP layer, or done while writing with
+// Options.DotStuff.
 //
 // Headers come in a fixed order: DKIM-Signature fields first (a signer adds them), then
 // From, Sender, To, Cc, Reply-To, Subject, Date, Message-ID, MIME-Version, the extra
