@@ -72,6 +72,7 @@ type Client struct {
 	committed     bool // the end of the body may have been sent
 	sendReplies   int  // replies read during the current Send
 	firstCode     int  // the code of its first reply
+	sock          socketPeek
 }
 
 // Dial connects to addr ("host:port"), reads the greeting, says EHLO, sets up TLS as

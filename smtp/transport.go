@@ -248,7 +248,7 @@ const (
 func (t *Transport) check(ctx context.Context, pc *pconn) (*pconn, error) {
 	state := peekData
 	if pc.c.br.Buffered() == 0 {
-		state = peek(pc.c.conn)
+		state = pc.c.sock.peek(pc.c.conn)
 	}
 	switch {
 	case state == peekClosed:
