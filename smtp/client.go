@@ -633,10 +633,29 @@ func (c *Client) exchange(a Auth, mech string, ir []byte) error {
 	}
 }
 
-// checkLine refuses CR and LF in a command argument: they would inject commands.
+// checkLine refuses CR, LF and other control characters (NUL included) in a command
+// argument: line breaks would inject commands, and servers treat the rest unpredictably.
 func checkLine(what, s string) error {
 	if strings.ContainsAny(s, "\r\n") {
 		return invalidf("smtp: %s contains a line break", what)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return invalidf("smtp: %s contains the control character %#02x", what, c)
+		}
+	}
+	return nil
+}
+
+// checkPath refuses what may not stand inside <...> of MAIL FROM or RCPT TO: besides
+// checkLine's characters, white space and angle brackets, which would end the path and let
+// the rest of the address add ESMTP parameters (AUTH=, NOTIFY=, ORCPT=).
+func checkPath(what, s string) error {
+	if err := checkLine(what, s); err != nil {
+		return err
+	}
+	if i := strings.IndexAny(s, " \t<>"); i >= 0 {
+		return invalidf("smtp: %s %q contains %q; pass a bare address such as user@example.com", what, s, s[i])
 	}
 	return nil
 }
@@ -850,7 +869,7 @@ func (c *Client) Rcpt(ctx context.Context, to string, opts *RcptOptions) error {
 // mailLine builds the MAIL command and checks the options against the extensions.
 // The line is built in a buffer of the Client, valid until the next call.
 func (c *Client) mailLine(from string, o *MailOptions) ([]byte, error) {
-	if err := checkLine("sender address", from); err != nil {
+	if err := checkPath("sender address", from); err != nil {
 		return nil, err
 	}
 	b := append(c.lineBuf[:0], "MAIL FROM:<"...)
@@ -910,7 +929,7 @@ func unimplemented(c *Client, ext, why string) error {
 
 // rcptLine builds an RCPT command.
 func (c *Client) rcptLine(to string, o *RcptOptions) (string, error) {
-	if err := checkLine("recipient address", to); err != nil {
+	if err := checkPath("recipient address", to); err != nil {
 		return "", err
 	}
 	if o == nil || !c.ext.dsn || (len(o.Notify) == 0 && o.ORcpt == "") {

@@ -119,7 +119,7 @@ func (c *Client) plan(m *transport.Message) (plan, error) {
 	}
 	env := &m.Envelope
 	for _, r := range env.To {
-		if err := checkLine("recipient address", r); err != nil {
+		if err := checkPath("recipient address", r); err != nil {
 			return p, err
 		}
 	}

@@ -927,3 +927,29 @@ func TestSplitThenFailure(t *testing.T) {
 		t.Errorf("r3: %v", r3)
 	}
 }
+
+// An envelope address must not close its <path> and smuggle ESMTP parameters: a
+// transport.Message built by hand does not get mailer's validation.
+func TestSendRefusesPathInjection(t *testing.T) {
+	s := smtptest.NewScripted(t, steps(greet("SIZE 100000", "PIPELINING", "DSN")))
+	c := dialT(t, s.Addr(), cleartext())
+	for _, tc := range []struct{ name, from, to string }{
+		{"sender parameter", "a@x.test> AUTH=<boss@x.test", "b@x.test"},
+		{"recipient parameter", "a@x.test", "b@x.test> NOTIFY=NEVER"},
+		{"recipient space", "a@x.test", "b c@x.test"},
+		{"recipient NUL", "a@x.test", "b\x00@x.test"},
+	} {
+		m := testMessage(tc.to)
+		m.Envelope.From = tc.from
+		_, err := c.Send(testCtx(t), m)
+		wantCode(t, err, transport.InvalidArgument, false)
+	}
+	if _, err := c.Verify(testCtx(t), "user\x00@x.test"); transport.CodeOf(err) != transport.InvalidArgument {
+		t.Errorf("VRFY with NUL: %v, want InvalidArgument", err)
+	}
+	c.Close()
+	finish(t, s)
+	if got := s.Commands(0); len(got) != 1 {
+		t.Errorf("sent %q; every message should have been refused before a command", got)
+	}
+}
