@@ -305,12 +305,9 @@ func (t *Transport) build(m *transport.Message) ([]byte, []string, error) {
 		}
 		req.Attachments = append(req.Attachments, att)
 	}
-	body, err := httpmail.JSON(req)
+	body, err := httpmail.JSON(provider, req, t.maxSize-1)
 	if err != nil {
 		return nil, nil, err
-	}
-	if len(body) >= t.maxSize {
-		return nil, nil, httpmail.TooLarge(provider, int64(len(body)), int64(t.maxSize-1))
 	}
 	return body, rc.Addrs(), nil
 }

@@ -232,13 +232,18 @@ func readAttachment(provider string, i int, a *transport.Attachment, budget int6
 // Base64Len is the length of n bytes in standard base64.
 func Base64Len(n int) int64 { return int64((n + 2) / 3 * 4) }
 
-// JSON marshals v without escaping <, > and & (HTML bodies stay readable and smaller).
-func JSON(v any) ([]byte, error) {
+// JSON marshals a provider request without escaping <, > and & (HTML bodies stay readable
+// and smaller), and refuses it with ResourceExhausted when it is over limit bytes: the
+// providers limit the request as a whole, so the check belongs with the encoding.
+func JSON(provider string, v any, limit int) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return nil, &transport.Error{Code: transport.Internal, Err: err}
+	}
+	if b.Len() > limit {
+		return nil, TooLarge(provider, int64(b.Len()), int64(limit))
 	}
 	return b.Bytes(), nil
 }
