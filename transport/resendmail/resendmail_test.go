@@ -53,16 +53,11 @@ func fixture(t *testing.T) (*fakeapi.Server, *Transport) {
 	return srv, tr
 }
 
+// message is fakeapi's base message; its Message-ID is the one the idempotency key tests expect.
 func message() *transport.Message {
-	return &transport.Message{
-		Envelope:  transport.Envelope{From: "shop@example.com", To: []string{"ann@example.org"}},
-		From:      mail.Address{Name: "Shop", Address: "shop@example.com"},
-		To:        []mail.Address{{Name: "Ann", Address: "ann@example.org"}},
-		Subject:   "Your order",
-		MessageID: "0f3c2a@example.com",
-		Date:      time.Date(2024, 3, 9, 12, 0, 0, 0, time.UTC),
-		Text:      "Thanks!",
-	}
+	m := fakeapi.Message()
+	m.MessageID = "0f3c2a@example.com"
+	return m
 }
 
 func TestRecipients(t *testing.T) {

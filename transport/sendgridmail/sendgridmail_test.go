@@ -57,17 +57,7 @@ func fixture(t *testing.T, opts *Options) (*fakeapi.Server, *Transport) {
 	return srv, tr
 }
 
-func message() *transport.Message {
-	return &transport.Message{
-		Envelope:  transport.Envelope{From: "shop@example.com", To: []string{"ann@example.org"}},
-		From:      mail.Address{Name: "Shop", Address: "shop@example.com"},
-		To:        []mail.Address{{Name: "Ann", Address: "ann@example.org"}},
-		Subject:   "Your order",
-		MessageID: "id1@example.com",
-		Date:      time.Date(2024, 3, 9, 12, 0, 0, 0, time.UTC),
-		Text:      "Thanks!",
-	}
-}
+func message() *transport.Message { return fakeapi.Message() }
 
 func TestRecipients(t *testing.T) {
 	srv, tr := fixture(t, nil)

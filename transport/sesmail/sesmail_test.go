@@ -85,23 +85,16 @@ func fixture(t *testing.T, opts Options) (*fakeapi.Server, *Transport) {
 	return srv, tr
 }
 
+// message is fakeapi's base message with every recipient kind, a header and an attachment.
 func message() *transport.Message {
-	return &transport.Message{
-		Envelope:  transport.Envelope{From: "shop@example.com", To: []string{"ann@example.org", "cy@example.net", "hidden@example.net"}},
-		From:      mail.Address{Name: "Shop", Address: "shop@example.com"},
-		To:        []mail.Address{{Name: "Ann", Address: "ann@example.org"}},
-		Cc:        []mail.Address{{Address: "cy@example.net"}},
-		Bcc:       []mail.Address{{Address: "hidden@example.net"}},
-		ReplyTo:   []mail.Address{{Address: "desk@example.com"}},
-		Subject:   "Your order",
-		MessageID: "id1@example.com",
-		Date:      time.Date(2024, 3, 9, 12, 0, 0, 0, time.UTC),
-		Text:      "Thanks!",
-		Headers:   []transport.Field{{Name: "List-Unsubscribe", Value: "<mailto:u@example.com>"}},
-		Attachments: []transport.Attachment{
-			{Filename: "a.pdf", ContentType: "application/pdf", Data: []byte("%PDF")},
-		},
-	}
+	m := fakeapi.Message()
+	m.Envelope.To = []string{"ann@example.org", "cy@example.net", "hidden@example.net"}
+	m.Cc = []mail.Address{{Address: "cy@example.net"}}
+	m.Bcc = []mail.Address{{Address: "hidden@example.net"}}
+	m.ReplyTo = []mail.Address{{Address: "desk@example.com"}}
+	m.Headers = []transport.Field{{Name: "List-Unsubscribe", Value: "<mailto:u@example.com>"}}
+	m.Attachments = []transport.Attachment{{Filename: "a.pdf", ContentType: "application/pdf", Data: []byte("%PDF")}}
+	return m
 }
 
 func TestRequest(t *testing.T) {

@@ -13,9 +13,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/mail"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/postiemail/postie/transport"
 	"github.com/postiemail/postie/transport/internal/httpmail"
@@ -394,4 +396,18 @@ func NewSink(reply *Reply) *httptest.Server {
 		_, _ = io.Copy(io.Discard, r.Body)
 		write(w, reply)
 	}))
+}
+
+// Message returns the plain text message the adapters' tests start from: one sender, one
+// recipient, a fixed Date and Message-ID. Each call returns a fresh copy to change.
+func Message() *transport.Message {
+	return &transport.Message{
+		Envelope:  transport.Envelope{From: "shop@example.com", To: []string{"ann@example.org"}},
+		From:      mail.Address{Name: "Shop", Address: "shop@example.com"},
+		To:        []mail.Address{{Name: "Ann", Address: "ann@example.org"}},
+		Subject:   "Your order",
+		MessageID: "id1@example.com",
+		Date:      time.Date(2024, 3, 9, 12, 0, 0, 0, time.UTC),
+		Text:      "Thanks!",
+	}
 }
