@@ -45,6 +45,17 @@ func ehloReply(exts ...string) string {
 	return b.String()
 }
 
+// accepted is one transaction over DATA, without PIPELINING, that the server accepts: the
+// MAIL line, each RCPT line (all answered 250), DATA and the body. Spread it into a []step
+// with ... or pass it to steps.
+func accepted(mail string, rcpts ...string) []step {
+	s := []step{{Expect: mail, Reply: "250 ok"}}
+	for _, r := range rcpts {
+		s = append(s, step{Expect: r, Reply: "250 ok"})
+	}
+	return append(s, step{Expect: "DATA", Reply: "354 go"}, step{Body: true, Reply: "250 ok"})
+}
+
 // steps concatenates script parts.
 func steps(parts ...[]step) script {
 	var s script

@@ -308,12 +308,9 @@ func TestSendBDAT(t *testing.T) {
 		finish(t, s)
 	})
 	t.Run("NoChunking uses DATA", func(t *testing.T) {
-		s := smtptest.NewScripted(t, steps(greet("CHUNKING"), []step{
-			{Expect: "MAIL FROM:<a@example.com>", Reply: "250 ok"},
-			{Expect: "RCPT TO:<b@x.test>", Reply: "250 ok"},
-			{Expect: "DATA", Reply: "354 go"},
-			{Body: true, Reply: "250 ok"},
-		}))
+		s := smtptest.NewScripted(t, steps(greet("CHUNKING"),
+			accepted("MAIL FROM:<a@example.com>", "RCPT TO:<b@x.test>"),
+		))
 		o := cleartext()
 		o.NoChunking = true
 		if _, err := dialT(t, s.Addr(), o).Send(testCtx(t), m); err != nil {
@@ -442,12 +439,9 @@ func TestDotWriter(t *testing.T) {
 func TestSendDotStuffing(t *testing.T) {
 	m := testMessage("b@x.test")
 	m.Text = ".\r\n..\r\n.hidden\r\nend.\r\n"
-	s := smtptest.NewScripted(t, steps(greet(), []step{
-		{Expect: "MAIL FROM:<a@example.com>", Reply: "250 ok"},
-		{Expect: "RCPT TO:<b@x.test>", Reply: "250 ok"},
-		{Expect: "DATA", Reply: "354 go"},
-		{Body: true, Reply: "250 ok"},
-	}))
+	s := smtptest.NewScripted(t, steps(greet(),
+		accepted("MAIL FROM:<a@example.com>", "RCPT TO:<b@x.test>"),
+	))
 	if _, err := dialT(t, s.Addr(), cleartext()).Send(testCtx(t), m); err != nil {
 		t.Fatal(err)
 	}
@@ -506,16 +500,10 @@ func TestSendChecksExtensionsFirst(t *testing.T) {
 func TestSendMailParameters(t *testing.T) {
 	t.Run("SMTPUTF8 only when needed", func(t *testing.T) {
 		m := testMessage("jörg@x.test")
-		s := smtptest.NewScripted(t, steps(greet("SMTPUTF8", "8BITMIME"), []step{
-			{Expect: "MAIL FROM:<a@example.com> BODY=8BITMIME SMTPUTF8", Reply: "250 ok"},
-			{Expect: "RCPT TO:<jörg@x.test>", Reply: "250 ok"},
-			{Expect: "DATA", Reply: "354 go"},
-			{Body: true, Reply: "250 ok"},
-			{Expect: "MAIL FROM:<a@example.com>", Reply: "250 ok"},
-			{Expect: "RCPT TO:<b@x.test>", Reply: "250 ok"},
-			{Expect: "DATA", Reply: "354 go"},
-			{Body: true, Reply: "250 ok"},
-		}))
+		s := smtptest.NewScripted(t, steps(greet("SMTPUTF8", "8BITMIME"),
+			accepted("MAIL FROM:<a@example.com> BODY=8BITMIME SMTPUTF8", "RCPT TO:<jörg@x.test>"),
+			accepted("MAIL FROM:<a@example.com>", "RCPT TO:<b@x.test>"),
+		))
 		c := dialT(t, s.Addr(), cleartext())
 		if _, err := c.Send(testCtx(t), m); err != nil {
 			t.Fatal(err)
@@ -531,16 +519,10 @@ func TestSendMailParameters(t *testing.T) {
 		if !mime.Needs8BitMIME(m, opts) {
 			t.Skip("the MIME writer does not emit 8bit parts")
 		}
-		s := smtptest.NewScripted(t, steps(greet("8BITMIME"), []step{
-			{Expect: "MAIL FROM:<a@example.com> BODY=8BITMIME", Reply: "250 ok"},
-			{Expect: "RCPT TO:<b@x.test>", Reply: "250 ok"},
-			{Expect: "DATA", Reply: "354 go"},
-			{Body: true, Reply: "250 ok"},
-			{Expect: "MAIL FROM:<a@example.com>", Reply: "250 ok"}, // 7-bit: no BODY
-			{Expect: "RCPT TO:<b@x.test>", Reply: "250 ok"},
-			{Expect: "DATA", Reply: "354 go"},
-			{Body: true, Reply: "250 ok"},
-		}))
+		s := smtptest.NewScripted(t, steps(greet("8BITMIME"),
+			accepted("MAIL FROM:<a@example.com> BODY=8BITMIME", "RCPT TO:<b@x.test>"),
+			accepted("MAIL FROM:<a@example.com>", "RCPT TO:<b@x.test>"), // 7-bit: no BODY
+		))
 		o := cleartext()
 		o.Allow8Bit = true
 		c := dialT(t, s.Addr(), o)
@@ -558,12 +540,9 @@ func TestSendMailParameters(t *testing.T) {
 	t.Run("DSN", func(t *testing.T) {
 		m := testMessage("b+tag@x.test")
 		m.Envelope.DSN = &transport.DSN{Return: "hdrs", EnvID: "id+1=x y", Notify: []string{"success", "FAILURE"}}
-		s := smtptest.NewScripted(t, steps(greet("DSN"), []step{
-			{Expect: "MAIL FROM:<a@example.com> RET=HDRS ENVID=id+2B1+3Dx+20y", Reply: "250 ok"},
-			{Expect: "RCPT TO:<b+tag@x.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+2Btag@x.test", Reply: "250 ok"},
-			{Expect: "DATA", Reply: "354 go"},
-			{Body: true, Reply: "250 ok"},
-		}))
+		s := smtptest.NewScripted(t, steps(greet("DSN"),
+			accepted("MAIL FROM:<a@example.com> RET=HDRS ENVID=id+2B1+3Dx+20y", "RCPT TO:<b+tag@x.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+2Btag@x.test"),
+		))
 		if _, err := dialT(t, s.Addr(), cleartext()).Send(testCtx(t), m); err != nil {
 			t.Fatal(err)
 		}
@@ -571,12 +550,9 @@ func TestSendMailParameters(t *testing.T) {
 	t.Run("DSN dropped when not offered", func(t *testing.T) {
 		m := testMessage("b@x.test")
 		m.Envelope.DSN = &transport.DSN{Return: "FULL", Notify: []string{"NEVER"}}
-		s := smtptest.NewScripted(t, steps(greet(), []step{
-			{Expect: "MAIL FROM:<a@example.com>", Reply: "250 ok"},
-			{Expect: "RCPT TO:<b@x.test>", Reply: "250 ok"},
-			{Expect: "DATA", Reply: "354 go"},
-			{Body: true, Reply: "250 ok"},
-		}))
+		s := smtptest.NewScripted(t, steps(greet(),
+			accepted("MAIL FROM:<a@example.com>", "RCPT TO:<b@x.test>"),
+		))
 		if _, err := dialT(t, s.Addr(), cleartext()).Send(testCtx(t), m); err != nil {
 			t.Fatal(err)
 		}
@@ -587,11 +563,7 @@ func TestSendMailParameters(t *testing.T) {
 		s := smtptest.NewScripted(t, steps(greet("STARTTLS"), []step{
 			{Expect: "STARTTLS", Reply: "220 go", StartTLS: true},
 			{Expect: "EHLO client.test", Reply: ehloReply("REQUIRETLS")},
-			{Expect: "MAIL FROM:<a@example.com> REQUIRETLS", Reply: "250 ok"},
-			{Expect: "RCPT TO:<b@x.test>", Reply: "250 ok"},
-			{Expect: "DATA", Reply: "354 go"},
-			{Body: true, Reply: "250 ok"},
-		}))
+		}, accepted("MAIL FROM:<a@example.com> REQUIRETLS", "RCPT TO:<b@x.test>")))
 		c := dialT(t, s.Addr(), &Options{LocalName: "client.test", TLSConfig: s.ClientTLSConfig()})
 		if _, err := c.Send(testCtx(t), m); err != nil {
 			t.Fatal(err)
@@ -600,12 +572,9 @@ func TestSendMailParameters(t *testing.T) {
 	t.Run("null sender", func(t *testing.T) {
 		m := testMessage("b@x.test")
 		m.Envelope.From = ""
-		s := smtptest.NewScripted(t, steps(greet(), []step{
-			{Expect: "MAIL FROM:<>", Reply: "250 ok"},
-			{Expect: "RCPT TO:<b@x.test>", Reply: "250 ok"},
-			{Expect: "DATA", Reply: "354 go"},
-			{Body: true, Reply: "250 ok"},
-		}))
+		s := smtptest.NewScripted(t, steps(greet(),
+			accepted("MAIL FROM:<>", "RCPT TO:<b@x.test>"),
+		))
 		if _, err := dialT(t, s.Addr(), cleartext()).Send(testCtx(t), m); err != nil {
 			t.Fatal(err)
 		}
