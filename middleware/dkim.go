@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -188,7 +187,7 @@ func dkimSign(ctx context.Context, m *transport.Message, so *dkim.SignOptions, m
 	if err != nil {
 		return "", transport.Errorf(transport.FailedPrecondition, false, "middleware.DKIM: %v", err)
 	}
-	werr := mime.Write(ctxWriter{ctx, s}, m, mo)
+	werr := mime.WriteContext(ctx, s, m, mo)
 	cerr := s.Close() // always: it ends the signer's goroutine
 	switch {
 	case ctx.Err() != nil:
@@ -201,17 +200,4 @@ func dkimSign(ctx context.Context, m *transport.Message, so *dkim.SignOptions, m
 	field := s.Signature() // "DKIM-Signature: v=1; ...\r\n b=...\r\n"
 	_, value, _ := strings.Cut(field, ":")
 	return strings.Join(strings.Fields(value), " "), nil
-}
-
-// ctxWriter stops a long render when ctx ends.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
 }

@@ -2,6 +2,8 @@ package mime_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -116,4 +118,13 @@ func ExampleValidate() {
 	// Output:
 	// InvalidArgument
 	// InvalidArgument: mime: Headers[0] (X-Campaign) contains CR or LF: header values are one line, long ones are folded for you
+}
+
+// WriteContext stops a render when ctx ends, here one whose ctx was cancelled first.
+func ExampleWriteContext() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := mime.WriteContext(ctx, io.Discard, exampleMessage(), nil)
+	fmt.Println(errors.Is(err, context.Canceled))
+	// Output: true
 }

@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -166,8 +165,8 @@ func (t *Transport) Send(ctx context.Context, m *transport.Message) (*transport.
 }
 
 func (t *Transport) write(ctx context.Context, f *os.File, m *transport.Message) error {
-	bw := bufio.NewWriterSize(ctxWriter{ctx, f}, 64<<10)
-	err := mime.Write(bw, m, t.opts.MIME)
+	bw := bufio.NewWriterSize(f, 64<<10)
+	err := mime.WriteContext(ctx, bw, m, t.opts.MIME)
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -280,17 +279,4 @@ func (t *Transport) fsError(what string, err error) error {
 func (t *Transport) Close() error {
 	t.closed.Store(true)
 	return nil
-}
-
-// ctxWriter stops a long render as soon as ctx ends.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
 }
